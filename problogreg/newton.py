@@ -1,0 +1,260 @@
+r"""Newton's method for the penalised negative log-posterior (the MAP solver).
+
+Minimises a smooth convex :math:`f(\phi)` (see :mod:`problogreg.objective`) in
+named steps, after scikit-learn's ``_glm/_newton_solver.py``:
+
+1. **setup** -- start at :math:`\phi_0` (zeros, or a warm start).
+2. **gradient and Hessian** -- :math:`g = \nabla f(\phi)`, :math:`H = \nabla^2 f(\phi)`.
+3. **convergence check** -- stop when :math:`\max_j |g_j| \le \mathrm{tol}\cdot S`
+   *and* the Newton decrement :math:`\tfrac12 g^\top H^{-1} g \le \mathrm{tol}\cdot S`,
+   with :math:`S = \max(1, \sum_i s_i)` so ``tol`` is relative to the mean loss
+   per unit weight (the step size is never used: a tiny step proves nothing).
+4. **inner solve** -- Newton direction :math:`\delta = -H^{-1} g` from the
+   Cholesky factor :math:`H = LL^\top`. A failed factorisation means the
+   objective is flat along some direction (constant or collinear columns with
+   a flat prior): :class:`SingularHessianError` names the parameters involved.
+5. **line search** -- Armijo backtracking, :math:`f(\phi + t\delta) \le f(\phi)
+   + c\,t\,g^\top\delta` with :math:`c = 10^{-4}`, halving :math:`t`. Near the
+   optimum, where rounding hides decrease in :math:`f`, a step that keeps
+   :math:`f` equal to rounding and shrinks :math:`\lVert g\rVert_1` is accepted.
+
+Two more solvers share the result type:
+
+* ``"lbfgs"`` -- Hessian-free L-BFGS (scipy), used when the dense Hessian
+  would exceed :data:`DENSE_HESSIAN_MAX_BYTES`.  ``hessian`` is then None.
+* ``"auto"`` -- Newton, except (a) the memory guard above, and (b) multiclass
+  problems, where one Hessian costs K(K+1)/2 weighted Gram matrices: L-BFGS
+  brings the iterate near the optimum with cheap gradient steps and Newton
+  finishes, so only one or two Hessians are formed (the last one is needed
+  anyway, for standard errors and the Laplace posterior).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import linalg, optimize
+from sklearn.exceptions import ConvergenceWarning
+
+#: Above this size the dense Hessian is not formed (``solver="auto"`` -> L-BFGS).
+DENSE_HESSIAN_MAX_BYTES = 2 * 1024**3
+
+ARMIJO_SLOPE = 1e-4
+MAX_BACKTRACKS = 40
+#: L-BFGS warm start stops at this multiple of the final gradient tolerance.
+WARM_START_LOOSENESS = 1e4
+
+
+class SingularHessianError(np.linalg.LinAlgError):
+    """The objective is flat along ``direction``; ``involved`` are the free parameters in it."""
+
+    def __init__(self, involved: np.ndarray, direction: np.ndarray):
+        self.involved = involved
+        self.direction = direction
+        super().__init__(f"Hessian is singular along parameters {list(involved)}.")
+
+
+@dataclass
+class SolverResult:
+    """Outcome of a minimisation.
+
+    Attributes
+    ----------
+    params : ndarray
+        The minimiser :math:`\\hat\\phi`.
+    value : float
+        :math:`f(\\hat\\phi)`.
+    gradient : ndarray
+    hessian : ndarray or None
+        Dense Hessian at :math:`\\hat\\phi` (None on the Hessian-free path).
+    cholesky : ndarray or None
+        Lower Cholesky factor of ``hessian``.
+    n_iter : int
+        Newton iterations (plus L-BFGS iterations when it ran).
+    converged : bool
+    """
+
+    params: np.ndarray
+    value: float
+    gradient: np.ndarray
+    hessian: np.ndarray | None
+    cholesky: np.ndarray | None
+    n_iter: int
+    converged: bool
+
+
+def dense_hessian_fits(n_params: int) -> bool:
+    return 8 * n_params**2 <= DENSE_HESSIAN_MAX_BYTES
+
+
+def cholesky_or_explain(hessian: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor, or :class:`SingularHessianError` naming the flat direction."""
+    try:
+        return linalg.cholesky(hessian, lower=True, check_finite=False)
+    except linalg.LinAlgError:
+        eigenvalues, eigenvectors = linalg.eigh(hessian)
+        direction = eigenvectors[:, 0]
+        involved = np.flatnonzero(np.abs(direction) > 0.1 * np.abs(direction).max())
+        raise SingularHessianError(involved, direction) from None
+
+
+class NewtonSolver:
+    """Damped Newton with Cholesky steps and Armijo backtracking.
+
+    Parameters
+    ----------
+    objective : PosteriorObjective
+        Provides ``value``, ``value_gradient`` and ``hessian``.
+    tol : float
+        Relative tolerance (see the module docstring).
+    max_iter : int
+    scale : float
+        :math:`S`, the total sample weight (at least 1).
+    """
+
+    def __init__(self, objective, tol: float, max_iter: int, scale: float):
+        self.objective = objective
+        self.tol = tol
+        self.max_iter = max_iter
+        self.scale = max(1.0, scale)
+
+    # 1. setup
+    def setup(self, start: np.ndarray) -> None:
+        self.params = np.array(start, dtype=np.float64)
+        self.value, self.gradient = self.objective.value_gradient(self.params)
+        self.n_iter = 0
+
+    # 2. gradient and Hessian (the gradient is carried over from the line search)
+    def update_hessian(self) -> None:
+        self.hessian = self.objective.hessian(self.params)
+        self.cholesky = cholesky_or_explain(self.hessian)
+
+    # 3. convergence check
+    def check_convergence(self) -> bool:
+        if np.max(np.abs(self.gradient)) > self.tol * self.scale:
+            return False
+        solved = linalg.cho_solve((self.cholesky, True), self.gradient, check_finite=False)
+        return 0.5 * float(self.gradient @ solved) <= self.tol * self.scale
+
+    # 4. inner solve
+    def newton_direction(self) -> np.ndarray:
+        return -linalg.cho_solve((self.cholesky, True), self.gradient, check_finite=False)
+
+    # 5. line search
+    def line_search(self, direction: np.ndarray) -> bool:
+        slope = float(self.gradient @ direction)
+        gradient_l1 = np.sum(np.abs(self.gradient))
+        rounding = 16 * np.finfo(float).eps * abs(self.value)
+        step = 1.0
+        for _ in range(MAX_BACKTRACKS):
+            trial = self.params + step * direction
+            value, gradient = self.objective.value_gradient(trial)
+            sufficient_decrease = value <= self.value + ARMIJO_SLOPE * step * slope
+            rounding_level = (
+                abs(value - self.value) <= rounding and np.sum(np.abs(gradient)) < gradient_l1
+            )
+            if np.isfinite(value) and (sufficient_decrease or rounding_level):
+                self.params, self.value, self.gradient = trial, value, gradient
+                return True
+            step *= 0.5
+        return False
+
+    def solve(self, start: np.ndarray) -> SolverResult:
+        self.setup(start)
+        converged = False
+        while True:
+            self.update_hessian()
+            if self.check_convergence():
+                converged = True
+                break
+            if self.n_iter >= self.max_iter:
+                break
+            self.n_iter += 1
+            if not self.line_search(self.newton_direction()):
+                break
+        return SolverResult(
+            params=self.params,
+            value=self.value,
+            gradient=self.gradient,
+            hessian=self.hessian,
+            cholesky=self.cholesky,
+            n_iter=self.n_iter,
+            converged=converged,
+        )
+
+
+def lbfgs(objective, start, tol: float, max_iter: int, scale: float):
+    """Minimise with scipy's L-BFGS-B on value and gradient only."""
+    result = optimize.minimize(
+        objective.value_gradient,
+        start,
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": max_iter, "gtol": tol * max(1.0, scale), "ftol": 0.0, "maxcor": 20},
+    )
+    return result
+
+
+def minimize(
+    objective,
+    start: np.ndarray,
+    *,
+    solver: str = "auto",
+    tol: float = 1e-8,
+    max_iter: int = 100,
+    scale: float = 1.0,
+) -> SolverResult:
+    """Minimise ``objective`` from ``start`` with the chosen solver.
+
+    Parameters
+    ----------
+    objective : PosteriorObjective
+    start : ndarray
+    solver : {"auto", "newton", "lbfgs"}
+    tol, max_iter : see :class:`NewtonSolver`.
+    scale : float
+        Total sample weight, the unit of the tolerance.
+
+    Returns
+    -------
+    SolverResult
+        ``converged`` is False when ``max_iter`` ran out; the caller warns.
+    """
+    n_params = objective.n_params
+    fits = dense_hessian_fits(n_params)
+    if solver == "newton" and not fits:
+        raise MemoryError(
+            f"The dense Hessian over {n_params} parameters needs "
+            f"{8 * n_params**2 / 1024**3:.1f} GiB (limit "
+            f"{DENSE_HESSIAN_MAX_BYTES / 1024**3:.0f} GiB). Use solver='lbfgs' or 'auto'."
+        )
+    if solver == "lbfgs" or (solver == "auto" and not fits):
+        result = lbfgs(objective, start, tol, max_iter, scale)
+        return SolverResult(
+            params=result.x,
+            value=float(result.fun),
+            gradient=result.jac,
+            hessian=None,
+            cholesky=None,
+            n_iter=int(result.nit),
+            converged=bool(np.max(np.abs(result.jac)) <= tol * max(1.0, scale)),
+        )
+    n_iter = 0
+    if solver == "auto" and objective.likelihood.n_rows > 1:
+        warm = lbfgs(objective, start, tol * WARM_START_LOOSENESS, max_iter, scale)
+        start, n_iter = warm.x, int(warm.nit)
+    result = NewtonSolver(objective, tol, max_iter, scale).solve(start)
+    result.n_iter += n_iter
+    return result
+
+
+def warn_not_converged(n_iter: int, tol: float) -> None:
+    warnings.warn(
+        f"The MAP solver stopped after {n_iter} iterations without reaching tol={tol:g}. "
+        "Increase max_iter, standardise the features, or use a more informative prior "
+        "(a smaller prior_scale); flat priors on nearly separable data also cause this.",
+        ConvergenceWarning,
+        stacklevel=3,
+    )

@@ -1,0 +1,116 @@
+r"""Detect (quasi-)complete separation, where the maximum-likelihood estimate is infinite.
+
+The likelihood of a (multinomial) logistic model keeps increasing along a
+direction :math:`\delta` of the flat-prior parameters when every observation's
+own-class logit gains on every other class's logit,
+
+.. math::
+
+    m_{ik}(\delta) = \delta z_{i y_i} - \delta z_{ik} \ge 0
+    \quad \text{for all } i,\ k \ne y_i,
+
+with at least one strict inequality (Albert & Anderson, 1984). Such a direction
+exists iff the linear programme
+
+.. math::
+
+    \max_{\delta}\ \sum_{i,k} m_{ik}(\delta)
+    \quad \text{s.t.}\ m_{ik}(\delta) \ge 0,\ -1 \le \delta \le 1
+
+has a positive optimum (Konis, 2007). The solution also tells which pairs of
+classes are split and which parameters do the splitting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linprog
+
+#: Above this many constraint-matrix entries the LP is skipped (see ``find_separation``).
+MAX_LP_ENTRIES = 2 * 10**7
+
+
+@dataclass(frozen=True)
+class Separation:
+    """A separating direction.
+
+    Attributes
+    ----------
+    class_pairs : list of (int, int)
+        Class codes (a, b): samples of class a lie strictly on a's side against b.
+    parameters : ndarray of int
+        Free (flat-prior) parameter indices that carry the direction.
+    n_strict : int
+        Observations with at least one strict margin (their fitted probability
+        of the observed class tends to 1 along the direction).
+    """
+
+    class_pairs: list
+    parameters: np.ndarray
+    n_strict: int
+
+
+def _margin_matrix(likelihood, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows m_ik as linear functions of the flat parameters, with (y_i, k, i) per row."""
+    X, y, n_classes = likelihood.X, likelihood.y, likelihood.n_classes
+    d = X.shape[1]
+    keep = likelihood.sample_weight > 0
+    X, y = X[keep], y[keep]
+    n = len(y)
+    m = likelihood.n_rows
+    offset = 1 if likelihood.reference else 0
+    def logit_jacobian(codes: np.ndarray) -> np.ndarray:
+        """d z_{i, codes_i} / d theta for every sample, shape (n, n_params)."""
+        jac = np.zeros((n, likelihood.n_params))
+        rows = codes - offset
+        for row in range(m):
+            sel = rows == row
+            jac[sel, row] = 1.0
+            jac[sel, m + row * d : m + (row + 1) * d] = X[sel]
+        return jac
+
+    own = logit_jacobian(y)
+    blocks, pairs = [], []
+    for k in range(n_classes):
+        sel = y != k
+        other = logit_jacobian(np.full(n, k))
+        blocks.append((own - other)[sel][:, flat])
+        pairs.append(np.column_stack([y[sel], np.full(sel.sum(), k), np.flatnonzero(sel)]))
+    return np.vstack(blocks), np.vstack(pairs)
+
+
+def find_separation(likelihood, flat: np.ndarray) -> Separation | None:
+    """Return the separation along the flat-prior parameters ``flat``, or None.
+
+    Parameters
+    ----------
+    likelihood : SoftmaxLikelihood
+    flat : ndarray of int
+        Likelihood-parameter indices whose prior is flat (only these can diverge).
+
+    Returns None also when the problem is too large for the LP
+    (:data:`MAX_LP_ENTRIES`); callers then rely on the fit's own symptoms.
+    """
+    if len(flat) == 0:
+        return None
+    n_rows = len(likelihood.y) * (likelihood.n_classes - 1)
+    if n_rows * len(flat) > MAX_LP_ENTRIES:
+        return None
+    margins, pairs = _margin_matrix(likelihood, flat)
+    result = linprog(
+        -margins.sum(axis=0),
+        A_ub=-margins,
+        b_ub=np.zeros(len(margins)),
+        bounds=(-1, 1),
+        method="highs",
+    )
+    if result.status != 0 or -result.fun <= 1e-7 * max(1.0, np.abs(margins).max()):
+        return None
+    direction = result.x
+    strict = margins @ direction > 1e-7 * np.abs(margins).max()
+    class_pairs = sorted({(int(a), int(b)) for a, b, _ in pairs[strict]})
+    involved = flat[np.abs(direction) > 1e-7]
+    n_strict = len(np.unique(pairs[strict, 2]))
+    return Separation(class_pairs=class_pairs, parameters=involved, n_strict=n_strict)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -158,7 +159,7 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
     (4, 2)
     """
 
-    _parameter_constraints = {
+    _parameter_constraints: ClassVar[dict] = {
         **_PRIOR_PARAMETER_CONSTRAINTS,
         "solver": [StrOptions({"auto", "newton", "lbfgs"})],
         "tol": [Interval(Real, 0, None, closed="neither")],
@@ -278,9 +279,7 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
         likelihood = objective.likelihood
         self.log_likelihood_ = -likelihood.loss(objective.to_likelihood(params))
         if np.isfinite(objective.scale).any():
-            self.log_posterior_ = self.log_likelihood_ + log_normal_density(
-                params, objective.scale
-            )
+            self.log_posterior_ = self.log_likelihood_ + log_normal_density(params, objective.scale)
         elif hasattr(self, "log_posterior_"):
             del self.log_posterior_
         self._free_params = params
@@ -298,9 +297,7 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
         if len(flat) == 0:
             return
         if not force:
-            log_lik = objective.likelihood.pointwise_log_likelihood(
-                objective.to_likelihood(params)
-            )
+            log_lik = objective.likelihood.pointwise_log_likelihood(objective.to_likelihood(params))
             if converged and log_lik.max() < -SEPARATION_SUSPICION:
                 return
         separation = find_separation(objective.likelihood, flat)
@@ -325,9 +322,7 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
         labels = self._free_param_labels(objective)
         involved = [labels[j] for j in err.involved]
         constant = [
-            name
-            for name, sd in zip(self._feature_names(), X.std(axis=0), strict=True)
-            if sd == 0
+            name for name, sd in zip(self._feature_names(), X.std(axis=0), strict=True) if sd == 0
         ]
         hint = f" Constant columns (they duplicate the intercept): {constant}." if constant else ""
         return (

@@ -61,6 +61,7 @@ def _margin_matrix(likelihood, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray
     n = len(y)
     m = likelihood.n_rows
     offset = 1 if likelihood.reference else 0
+
     def logit_jacobian(codes: np.ndarray) -> np.ndarray:
         """d z_{i, codes_i} / d theta for every sample, shape (n, n_params)."""
         jac = np.zeros((n, likelihood.n_params))

@@ -24,7 +24,7 @@ from scipy import linalg, stats
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._validation import FitData, validate_fit_data, validate_predict_data
+from ._validation import FitData, format_label, validate_fit_data, validate_predict_data
 from .likelihood import SoftmaxLikelihood, class_logits, log_proba_from_logits
 from .newton import SingularHessianError, minimize, warn_not_converged
 from .objective import PosteriorObjective
@@ -33,11 +33,6 @@ from .separation import find_separation
 
 #: A fitted probability of the observed class this close to 1 makes an MLE suspect.
 SEPARATION_SUSPICION = 1e-7
-
-
-def _label(value) -> str:
-    """A class label as the user wrote it (numpy scalars unwrapped)."""
-    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 class SeparationError(ValueError):
@@ -71,7 +66,9 @@ class LinearLogitClassifierMixin:
 
     def predict(self, X):
         """Most probable class label for each sample."""
-        return self.classes_[np.argmax(self.predict_log_proba(X), axis=1)]
+        # Predict first: it checks that the model is fitted before classes_ is read.
+        log_proba = self.predict_log_proba(X)
+        return self.classes_[np.argmax(log_proba, axis=1)]
 
 
 _PRIOR_PARAMETER_CONSTRAINTS = {
@@ -227,6 +224,7 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
             reference=self.multiclass_ != "symmetric",
         )
         objective = PosteriorObjective(likelihood, prior)
+        self._check_problem_size(objective)
         total_weight = float(data.sample_weight.sum())
         try:
             result = minimize(
@@ -253,6 +251,9 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
             n_iter=result.n_iter,
             converged=result.converged,
         )
+
+    def _check_problem_size(self, objective: PosteriorObjective) -> None:
+        """Hook run before the solve; estimators that need more memory than the MAP override it."""
 
     def _resolve_multiclass(self, n_classes: int, prior: ResolvedPrior) -> str:
         if n_classes == 2:
@@ -306,7 +307,8 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
         labels = self._likelihood_param_labels(objective.likelihood)
         unordered = sorted({tuple(sorted(pair)) for pair in separation.class_pairs})
         pairs = "; ".join(
-            f"{_label(self.classes_[a])} and {_label(self.classes_[b])}" for a, b in unordered
+            f"{format_label(self.classes_[a])} and {format_label(self.classes_[b])}"
+            for a, b in unordered
         )
         params_named = ", ".join(labels[j] for j in separation.parameters)
         raise SeparationError(
@@ -362,14 +364,49 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
     # -- summary -------------------------------------------------------------
     def _reported_covariance(self) -> np.ndarray:
         """Covariance of the likelihood parameters: T H^{-1} T^T via the Cholesky factor."""
+        half = self._covariance_half()
+        return half.T @ half
+
+    def _covariance_half(self) -> np.ndarray:
+        """B = L^{-1} T^T, so that the likelihood-parameter covariance is B^T B."""
         if self._cholesky is None:
             raise ValueError(
                 "This fit has no Hessian (solver='lbfgs', or too many parameters for a "
                 "dense Hessian), so standard errors are unavailable. Refit with "
                 "solver='newton'."
             )
-        half = linalg.solve_triangular(self._cholesky, self._jacobian.T, lower=True)
-        return half.T @ half
+        return linalg.solve_triangular(self._cholesky, self._jacobian.T, lower=True)
+
+    def _linear_predictor_covariance(self, X: np.ndarray, chunk: int = 4096) -> np.ndarray:
+        r"""Covariance of the linear predictors at each row of X under N(theta_hat, H^-1).
+
+        With :math:`B = L^{-1} T^\top` and :math:`\tilde x = (1, x)`, the
+        predictor of row k is :math:`\eta_k = \tilde x^\top \theta_k`, so
+        :math:`\mathrm{Cov}(\eta_k, \eta_l) = (B_k \tilde x)^\top (B_l \tilde x)`
+        with :math:`B_k` the columns of row k's parameters. Rows are processed in
+        chunks to bound memory.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, m, m)
+            m = 1 (binary), K - 1 (reference) or K (symmetric).
+        """
+        half = self._covariance_half()
+        n_rows = len(self.classes_) - 1 if self.multiclass_ != "symmetric" else len(self.classes_)
+        d = X.shape[1]
+        blocks = [
+            np.column_stack([half[:, k], half[:, n_rows + k * d : n_rows + (k + 1) * d]])
+            for k in range(n_rows)
+        ]
+        out = np.empty((X.shape[0], n_rows, n_rows))
+        for start in range(0, X.shape[0], chunk):
+            rows = X[start : start + chunk]
+            projected = [rows @ block[:, 1:].T + block[:, 0] for block in blocks]
+            for k in range(n_rows):
+                for l in range(k, n_rows):
+                    cov = np.einsum("ij,ij->i", projected[k], projected[l])
+                    out[start : start + chunk, k, l] = out[start : start + chunk, l, k] = cov
+        return out
 
     def summary(self, ci_prob: float = 0.95) -> pd.DataFrame:
         """Coefficient table: estimate, standard error, z, p-value and interval.

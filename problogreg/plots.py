@@ -1,0 +1,280 @@
+"""Figures for model comparison studies; every function returns a matplotlib Figure.
+
+ArviZ figures (forest, comparison, trace, rank) go through arviz-plots and are
+returned as the matplotlib Figure behind its PlotCollection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+from scipy import stats
+
+from ._validation import validate_predict_data
+from .compare import encode_labels
+from .likelihood import SoftmaxLikelihood
+
+
+def _figure(ax):
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 5))
+        return fig, ax
+    return ax.figure, ax
+
+
+def _arviz_figure(plot_collection):
+    return plot_collection.viz["figure"].item()
+
+
+def decision_regions(model, X, y, *, ax=None, resolution: int = 150, prob: float = 0.94):
+    """Predicted class probabilities over a 2-D feature plane, with their uncertainty.
+
+    Binary models: filled contours of P(classes_[1] | x), the 0.5 boundary, and,
+    for models with ``predict_interval``, dashed contours of the width of the
+    ``prob`` credible interval of that probability. Multiclass: each point is
+    coloured by its most probable class, faded by that class's probability.
+
+    Parameters
+    ----------
+    model : fitted classifier on exactly two features
+    X, y : the data to scatter on top
+    """
+    X_arr = np.asarray(X, dtype=float)
+    if X_arr.ndim != 2 or X_arr.shape[1] != 2:
+        raise ValueError(
+            f"decision_regions draws a plane and needs exactly 2 features; X has shape "
+            f"{X_arr.shape}. Fit a model on two columns to plot it."
+        )
+    fig, ax = _figure(ax)
+    pad = 0.1 * (X_arr.max(axis=0) - X_arr.min(axis=0))
+    lo, hi = X_arr.min(axis=0) - pad, X_arr.max(axis=0) + pad
+    g0, g1 = np.meshgrid(
+        np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution)
+    )
+    grid = np.column_stack([g0.ravel(), g1.ravel()])
+    if hasattr(X, "columns"):
+        grid = _like_frame(X, grid)
+    proba = np.asarray(model.predict_proba(grid))
+    codes = encode_labels(model, y)
+    names = [str(c) for c in model.classes_]
+    if proba.shape[1] == 2:
+        filled = ax.contourf(
+            g0,
+            g1,
+            proba[:, 1].reshape(g0.shape),
+            levels=np.linspace(0, 1, 11),
+            cmap="RdBu_r",
+            alpha=0.8,
+        )
+        fig.colorbar(filled, ax=ax, label=f"P({names[1]} | x)")
+        ax.contour(g0, g1, proba[:, 1].reshape(g0.shape), levels=[0.5], colors="k")
+        if hasattr(model, "predict_interval"):
+            lower, upper = model.predict_interval(grid, prob=prob)
+            width = (np.asarray(upper) - np.asarray(lower))[:, 1].reshape(g0.shape)
+            lines = ax.contour(
+                g0, g1, width, levels=5, colors="k", linestyles="dashed", linewidths=0.8
+            )
+            ax.clabel(lines, fmt=lambda v: f"{v:.2f}", fontsize=7)
+            ax.set_title(f"P({names[1]}|x); dashed: width of the {prob:.0%} interval")
+        else:
+            ax.set_title(f"P({names[1]} | x)")
+    else:
+        colours = plt.get_cmap("tab10")(np.arange(proba.shape[1]) % 10)
+        image = colours[proba.argmax(axis=1)].copy()
+        image[:, 3] = 0.15 + 0.6 * (proba.max(axis=1) - 1 / proba.shape[1]) / (
+            1 - 1 / proba.shape[1]
+        )
+        ax.imshow(
+            image.reshape(*g0.shape, 4),
+            origin="lower",
+            extent=(lo[0], hi[0], lo[1], hi[1]),
+            aspect="auto",
+        )
+        ax.set_title("Most probable class (faded where uncertain)")
+    cmap = "RdBu_r" if proba.shape[1] == 2 else "tab10"
+    ax.scatter(
+        X_arr[:, 0],
+        X_arr[:, 1],
+        c=codes,
+        cmap=cmap,
+        edgecolors="k",
+        s=18,
+        vmin=0,
+        vmax=max(1, proba.shape[1] - 1) if proba.shape[1] == 2 else 9,
+    )
+    labels = list(X.columns) if hasattr(X, "columns") else ["x0", "x1"]
+    ax.set_xlabel(str(labels[0]))
+    ax.set_ylabel(str(labels[1]))
+    return fig
+
+
+def _like_frame(X, values):
+    import pandas as pd
+
+    return pd.DataFrame(values, columns=X.columns)
+
+
+def calibration(models: Mapping[str, object], X, y, *, n_bins: int = 10, ax=None):
+    """Reliability diagram: predicted probability against observed frequency.
+
+    Binary models plot P(classes_[1]); multiclass models plot the probability of
+    the predicted class against its accuracy. Bins are equal-width; bins with no
+    predictions are skipped.
+    """
+    fig, ax = _figure(ax)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
+    edges = np.linspace(0, 1, n_bins + 1)
+    for name, model in models.items():
+        proba = np.asarray(model.predict_proba(X))
+        codes = encode_labels(model, y)
+        if proba.shape[1] == 2:
+            predicted, hit = proba[:, 1], codes == 1
+        else:
+            predicted, hit = proba.max(axis=1), proba.argmax(axis=1) == codes
+        bins = np.clip(np.digitize(predicted, edges) - 1, 0, n_bins - 1)
+        used = [b for b in range(n_bins) if np.any(bins == b)]
+        ax.plot(
+            [predicted[bins == b].mean() for b in used],
+            [hit[bins == b].mean() for b in used],
+            marker="o",
+            label=name,
+        )
+    binary = all(len(m.classes_) == 2 for m in models.values())
+    ax.set_xlabel("predicted probability" if binary else "confidence (top-class probability)")
+    ax.set_ylabel("observed frequency" if binary else "accuracy")
+    ax.set_title("Calibration")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def comparison(compare_table):
+    """ArviZ's ELPD comparison plot of a :func:`problogreg.compare` table."""
+    import arviz as az
+
+    table = compare_table.rename(columns={"elpd_loo": "elpd", "p_loo": "p"})
+    return _arviz_figure(az.plot_compare(table))
+
+
+def coefficient_forest(posteriors: Mapping[str, object], *, var_names=("coef",)):
+    """Forest plot of coefficients across models (ArviZ), one colour per model.
+
+    Parameters
+    ----------
+    posteriors : mapping of name -> DataTree or model with ``idata_`` / ``sample_posterior``
+    """
+    import arviz as az
+
+    from .compare import _posterior_tree
+
+    trees = {name: _posterior_tree(post, 2000, 0) for name, post in posteriors.items()}
+    plot = az.plot_forest(trees, var_names=list(var_names), combined=True)
+    plot.add_legend("model")
+    return _arviz_figure(plot)
+
+
+def posterior_overlay(laplace, nuts, *, max_params: int = 12):
+    """Laplace Gaussian marginals (lines) over NUTS histograms, one panel per parameter."""
+    from .compare import _flat_draws, _posterior_tree
+
+    tree = _posterior_tree(nuts, 0, None)
+    draws, names = [], []
+    for var in ("intercept", "coef"):
+        values, labels = _flat_draws(tree, var)
+        draws.append(values)
+        names += labels
+    draws = np.hstack(draws)[:, :max_params]
+    names = names[:max_params]
+    laplace_tree = laplace.sample_posterior(draws=4000, random_state=0)
+    gaussian = np.hstack([_flat_draws(laplace_tree, v)[0] for v in ("intercept", "coef")])
+    means, sds = gaussian.mean(axis=0)[:max_params], gaussian.std(axis=0)[:max_params]
+    cols = min(4, len(names))
+    rows = int(np.ceil(len(names) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
+    for j, ax in enumerate(axes.ravel()):
+        if j >= len(names):
+            ax.set_visible(False)
+            continue
+        ax.hist(draws[:, j], bins=40, density=True, color="tab:blue", alpha=0.5, label="NUTS")
+        grid = np.linspace(*np.percentile(draws[:, j], [0.1, 99.9]), 200)
+        ax.plot(grid, stats.norm.pdf(grid, means[j], sds[j]), color="tab:red", label="Laplace")
+        ax.set_title(names[j], fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes.ravel()[0].legend(fontsize=7)
+    fig.suptitle("Posterior marginals: NUTS (histogram) vs Laplace (line)")
+    fig.tight_layout()
+    return fig
+
+
+def trace(nuts, *, var_names=("intercept", "coef")):
+    """ArviZ trace and marginal density plot of the NUTS draws."""
+    import arviz as az
+
+    return _arviz_figure(az.plot_trace_dist(nuts.idata_, var_names=list(var_names)))
+
+
+def rank(nuts, *, var_names=("intercept", "coef")):
+    """ArviZ rank plot of the NUTS draws (uniform ranks across chains = good mixing)."""
+    import arviz as az
+
+    return _arviz_figure(az.plot_rank(nuts.idata_, var_names=list(var_names)))
+
+
+def loss_surface(model, X, y, *, feature=0, class_index: int = -1, span: float = 4.0, ax=None):
+    r"""Negative log-posterior along one coefficient, the others fixed at the optimum.
+
+    Plots :math:`f(\theta) = -\sum_i \log p(y_i|x_i,\theta) + \tfrac12\sum_j \theta_j^2/s_j^2`
+    as coefficient ``feature`` of row ``class_index`` moves over
+    ``estimate +- span * std_error`` (or +-span when no standard error exists),
+    with the optimum marked; for a MAP fit with a proper prior the negative
+    log-likelihood alone is drawn too, to show what the prior adds.
+    """
+    X_arr = validate_predict_data(model, X)
+    codes = encode_labels(model, y)
+    feature_index = (
+        list(model.feature_names_in_).index(feature) if isinstance(feature, str) else int(feature)
+    )
+    reference = model.multiclass_ != "symmetric"
+    rows = slice(1, None) if reference and len(model.classes_) > 2 else slice(None)
+    intercept, coef = model.intercept_[rows], model.coef_[rows]
+    likelihood = SoftmaxLikelihood(
+        X_arr, codes, np.ones(len(codes)), len(model.classes_), reference=reference
+    )
+    row = class_index % coef.shape[0]
+    centre = coef[row, feature_index]
+    index = coef.shape[0] + row * X_arr.shape[1] + feature_index
+    try:
+        half = span * np.sqrt(model._reported_covariance()[index, index])
+    except ValueError:  # no Hessian (L-BFGS fit): a fixed window
+        half = span
+    values = np.linspace(centre - half, centre + half, 201)
+    scale = np.concatenate(
+        [
+            np.full(coef.shape[0], model.intercept_prior_scale_),
+            np.tile(model.prior_scale_, coef.shape[0]),
+        ]
+    )
+    proper = np.isfinite(scale)
+    nll, objective = [], []
+    for value in values:
+        trial = coef.copy()
+        trial[row, feature_index] = value
+        theta = likelihood.pack(intercept, trial)
+        loss = likelihood.loss(theta)
+        nll.append(loss)
+        objective.append(loss + 0.5 * np.sum((theta[proper] / scale[proper]) ** 2))
+    fig, ax = _figure(ax)
+    ax.plot(values, objective, label="negative log-posterior")
+    if proper.any():
+        ax.plot(values, nll, linestyle="--", label="negative log-likelihood")
+    ax.axvline(centre, color="k", linestyle=":", label=f"optimum {centre:.3g}")
+    name = model._feature_names()[feature_index]
+    ax.set_xlabel(
+        f"coefficient of {name}"
+        + (f" (class {model.classes_[rows][row]})" if len(model.classes_) > 2 else "")
+    )
+    ax.set_ylabel("loss")
+    ax.set_title("Loss along one weight, the others at the optimum")
+    ax.legend(fontsize=8)
+    return fig

@@ -55,18 +55,23 @@ def validate_fit_data(estimator, X, y, sample_weight=None) -> FitData:
     classes, codes = np.unique(y, return_inverse=True)
     if len(classes) < 2:
         raise ValueError(
-            f"y has a single class ({classes[0]!r}); a classifier needs samples from at "
-            "least two classes. Check the target column or the train/test split."
+            f"y has only one class ({format_label(classes[0])}); a classifier needs samples "
+            "from at least two classes. Check the target column or the train/test split."
         )
     weights = _validate_sample_weight(sample_weight, X.shape[0])
     present = np.bincount(codes, weights=weights, minlength=len(classes)) > 0
     if not present.all():
-        missing = [repr(c) for c in classes[~present]]
+        missing = [format_label(c) for c in classes[~present]]
         raise ValueError(
             f"Every sample of class {', '.join(missing)} has zero sample_weight, so the "
             "class carries no information. Drop those samples or give them weight."
         )
     return FitData(X=X, y=codes.astype(np.intp), classes=classes, sample_weight=weights)
+
+
+def format_label(value) -> str:
+    """A class label as the user wrote it (numpy scalars unwrapped: 1, not np.int64(1))."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def validate_predict_data(estimator, X) -> np.ndarray:
@@ -80,7 +85,8 @@ def _validate_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
         return np.ones(n_samples)
     weights = np.asarray(sample_weight, dtype=np.float64)
     if weights.ndim == 0:
-        return np.full(n_samples, float(weights))
+        # A scalar weighs every sample alike; it still has to pass the checks below.
+        weights = np.full(n_samples, float(weights))
     if weights.shape != (n_samples,):
         raise ValueError(
             f"sample_weight has shape {weights.shape}, but X has {n_samples} samples; "

@@ -14,6 +14,7 @@ the maximum-likelihood estimate.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import ClassVar
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._validation import FitData, format_label, validate_fit_data, validate_predict_data
@@ -29,7 +31,7 @@ from .likelihood import SoftmaxLikelihood, class_logits, log_proba_from_logits
 from .newton import SingularHessianError, minimize, warn_not_converged
 from .objective import PosteriorObjective
 from .priors import ResolvedPrior, log_normal_density, resolve_prior
-from .separation import find_separation
+from .separation import find_separation, separation_check_fits
 
 #: A fitted probability of the observed class this close to 1 makes an MLE suspect.
 SEPARATION_SUSPICION = 1e-7
@@ -303,6 +305,18 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
                 return
         separation = find_separation(objective.likelihood, flat)
         if separation is None:
+            if not force and not separation_check_fits(objective.likelihood, flat):
+                # The symptoms above are all we have: warn rather than return a
+                # possibly diverging MLE in silence.
+                warnings.warn(
+                    "Some fitted probabilities are numerically 0 or 1 (or the solver did "
+                    "not converge) and the data are too large for the exact separation "
+                    "check, so the classes may be separable: then the maximum-likelihood "
+                    "estimate is infinite and these coefficients are meaningless. Use a "
+                    "proper prior instead of prior_scale=None.",
+                    ConvergenceWarning,
+                    stacklevel=4,
+                )
             return
         labels = self._likelihood_param_labels(objective.likelihood)
         unordered = sorted({tuple(sorted(pair)) for pair in separation.class_pairs})

@@ -82,6 +82,12 @@ def _margin_matrix(likelihood, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return np.vstack(blocks), np.vstack(pairs)
 
 
+def separation_check_fits(likelihood, flat: np.ndarray) -> bool:
+    """Whether the LP's constraint matrix stays within :data:`MAX_LP_ENTRIES`."""
+    n_rows = len(likelihood.y) * (likelihood.n_classes - 1)
+    return n_rows * len(flat) <= MAX_LP_ENTRIES
+
+
 def find_separation(likelihood, flat: np.ndarray) -> Separation | None:
     """Return the separation along the flat-prior parameters ``flat``, or None.
 
@@ -94,10 +100,7 @@ def find_separation(likelihood, flat: np.ndarray) -> Separation | None:
     Returns None also when the problem is too large for the LP
     (:data:`MAX_LP_ENTRIES`); callers then rely on the fit's own symptoms.
     """
-    if len(flat) == 0:
-        return None
-    n_rows = len(likelihood.y) * (likelihood.n_classes - 1)
-    if n_rows * len(flat) > MAX_LP_ENTRIES:
+    if len(flat) == 0 or not separation_check_fits(likelihood, flat):
         return None
     margins, pairs = _margin_matrix(likelihood, flat)
     result = linprog(

@@ -1,0 +1,343 @@
+"""Likelihood and objective derivatives against finite differences and naive formulas.
+
+Every reference here is computed independently of the package: loss by an explicit
+softmax loop, gradients and Hessians by central finite differences, Gram matrices by
+a plain matrix product with ``diag(w)``.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+
+from problogreg.likelihood import SoftmaxLikelihood, weighted_gram
+from problogreg.objective import PosteriorObjective, helmert_basis
+from problogreg.priors import ResolvedPrior
+
+FD_STEP = 1e-5
+
+
+def central_gradient(func, theta, step=FD_STEP):
+    """Central finite-difference gradient, truncation error O(step**2)."""
+    grad = np.empty_like(theta)
+    for j in range(len(theta)):
+        e = np.zeros_like(theta)
+        e[j] = step
+        grad[j] = (func(theta + e) - func(theta - e)) / (2 * step)
+    return grad
+
+
+def central_jacobian(func, theta, step=FD_STEP):
+    """Central finite-difference Jacobian of a vector function (column j = d func / d theta_j)."""
+    columns = []
+    for j in range(len(theta)):
+        e = np.zeros_like(theta)
+        e[j] = step
+        columns.append((func(theta + e) - func(theta - e)) / (2 * step))
+    return np.column_stack(columns)
+
+
+def naive_negative_log_likelihood(X, y, weights, intercept, coef, reference):
+    """-sum_i s_i log p_{i y_i}, with p from an explicit per-sample softmax."""
+    total = 0.0
+    for x_i, y_i, s_i in zip(X, y, weights, strict=True):
+        eta = intercept + coef @ x_i
+        logits = np.concatenate([[0.0], eta]) if reference else eta
+        shifted = logits - logits.max()
+        probs = np.exp(shifted) / np.exp(shifted).sum()
+        total -= s_i * np.log(probs[y_i])
+    return total
+
+
+def make_problem(n_classes, reference, weighted, seed=0, n=40, d=3):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = np.arange(n) % n_classes  # every class present
+    rng.shuffle(y)
+    weights = rng.uniform(0.2, 3.0, size=n) if weighted else np.ones(n)
+    likelihood = SoftmaxLikelihood(X, y, weights, n_classes, reference=reference)
+    theta = rng.normal(scale=0.7, size=likelihood.n_params)
+    return likelihood, theta
+
+
+LIKELIHOOD_CASES = {
+    "binary": dict(n_classes=2, reference=True, weighted=False),
+    "binary-weighted": dict(n_classes=2, reference=True, weighted=True),
+    "symmetric": dict(n_classes=4, reference=False, weighted=False),
+    "symmetric-weighted": dict(n_classes=3, reference=False, weighted=True),
+    "reference": dict(n_classes=4, reference=True, weighted=False),
+    "reference-weighted": dict(n_classes=3, reference=True, weighted=True),
+}
+
+
+@pytest.fixture(params=list(LIKELIHOOD_CASES), ids=list(LIKELIHOOD_CASES))
+def problem(request):
+    return make_problem(**LIKELIHOOD_CASES[request.param])
+
+
+def test_loss_matches_naive_softmax(problem):
+    likelihood, theta = problem
+    intercept, coef = likelihood.unpack(theta)
+    expected = naive_negative_log_likelihood(
+        likelihood.X, likelihood.y, likelihood.sample_weight, intercept, coef, likelihood.reference
+    )
+    assert_allclose(likelihood.loss(theta), expected, rtol=1e-12)
+    # loss_gradient and loss_gradient_hessian report the same loss.
+    assert_allclose(likelihood.loss_gradient(theta)[0], expected, rtol=1e-12)
+    assert_allclose(likelihood.loss_gradient_hessian(theta)[0], expected, rtol=1e-12)
+
+
+def test_gradient_matches_finite_differences(problem):
+    likelihood, theta = problem
+    _, gradient = likelihood.loss_gradient(theta)
+    assert_allclose(gradient, central_gradient(likelihood.loss, theta), rtol=1e-7, atol=1e-7)
+
+
+def test_hessian_matches_finite_differences(problem):
+    likelihood, theta = problem
+    _, gradient, hessian = likelihood.loss_gradient_hessian(theta)
+    fd = central_jacobian(lambda t: likelihood.loss_gradient(t)[1], theta)
+    assert_allclose(hessian, fd, rtol=1e-7, atol=1e-7)
+    assert_allclose(hessian, hessian.T, rtol=0, atol=1e-12)
+    assert_allclose(likelihood.hessian(theta), hessian, rtol=1e-13, atol=1e-13)
+    assert_allclose(gradient, likelihood.loss_gradient(theta)[1], rtol=1e-13, atol=1e-13)
+
+
+def test_hessian_vector_product_matches_dense(problem):
+    likelihood, theta = problem
+    hessian = likelihood.hessian(theta)
+    product = likelihood.hessian_vector_product(theta)
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        v = rng.normal(size=likelihood.n_params)
+        assert_allclose(product(v), hessian @ v, rtol=1e-10, atol=1e-10)
+
+
+def test_pointwise_log_likelihood_sums_to_weighted_loss(problem):
+    likelihood, theta = problem
+    pointwise = likelihood.pointwise_log_likelihood(theta)
+    log_p = likelihood.log_proba(theta)
+    assert_allclose(np.exp(log_p).sum(axis=1), 1.0, rtol=1e-13)
+    assert_allclose(-likelihood.sample_weight @ pointwise, likelihood.loss(theta), rtol=1e-12)
+
+
+def test_results_do_not_depend_on_call_history(problem):
+    """Evaluations at other points, in-place changes to theta and to returned arrays
+    (as solvers do) never leak into later results."""
+    likelihood, theta = problem
+    X, y, w = likelihood.X, likelihood.y, likelihood.sample_weight
+
+    def fresh():
+        return SoftmaxLikelihood(X, y, w, likelihood.n_classes, likelihood.reference)
+
+    expected_loss, expected_gradient = fresh().loss_gradient(theta)
+    expected_hessian = fresh().hessian(theta)
+    expected_log_p = fresh().log_proba(theta)
+
+    reused = fresh()
+    work = theta.copy()
+    _, gradient = reused.loss_gradient(work)
+    gradient[:] = 0.0
+    reused.log_proba(work)[:] = 0.0
+    product = reused.hessian_vector_product(work)
+    work += 0.3  # mutate in place, then come back
+    reused.loss_gradient(work)
+    reused.hessian(work)
+    work -= 0.3
+    work[:] = theta  # exact original values again
+    loss, gradient = reused.loss_gradient(work)
+    assert loss == pytest.approx(expected_loss, rel=1e-14)
+    assert_allclose(gradient, expected_gradient, rtol=1e-14, atol=1e-14)
+    assert_allclose(reused.hessian(work), expected_hessian, rtol=1e-14, atol=1e-14)
+    assert_allclose(reused.log_proba(work), expected_log_p, rtol=1e-14, atol=1e-14)
+    v = np.ones(likelihood.n_params)
+    assert_allclose(product(v), expected_hessian @ v, rtol=1e-10, atol=1e-10)
+
+
+def test_symmetric_binary_is_rejected():
+    X = np.zeros((4, 1))
+    with pytest.raises(ValueError, match="Two classes"):
+        SoftmaxLikelihood(X, np.array([0, 1, 0, 1]), np.ones(4), 2, reference=False)
+
+
+@pytest.mark.parametrize("n, d", [(1, 1), (7, 3), (50, 6)])
+def test_weighted_gram_matches_naive_product(n, d):
+    rng = np.random.default_rng(n + d)
+    X = rng.normal(size=(n, d))
+    weights = rng.uniform(0, 2, size=n)
+    weights[0] = 0.0
+    expected = X.T @ np.diag(weights) @ X
+    gram = weighted_gram(X, weights)
+    assert_allclose(gram, expected, rtol=1e-12, atol=1e-12)
+    assert np.array_equal(gram, gram.T)
+
+
+def test_weighted_gram_accepts_fortran_and_sliced_input():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(30, 8))
+    weights = rng.uniform(size=30)
+    for view in (np.asfortranarray(X), X[:, ::2], X[::3]):
+        w = weights[: view.shape[0]]
+        assert_allclose(weighted_gram(view, w), view.T @ (w[:, None] * view), rtol=1e-12)
+
+
+def test_weighted_gram_on_many_rows():
+    """Enough rows that any blocking or chunking over rows is exercised."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(20_011, 3))
+    weights = rng.uniform(size=len(X))
+    assert_allclose(weighted_gram(X, weights), (X.T * weights) @ X, rtol=1e-10)
+
+
+# -- PosteriorObjective ---------------------------------------------------------------
+
+OBJECTIVE_CASES = {
+    # (likelihood case, coefficient scale, intercept scale)
+    "binary-map": ("binary-weighted", 1.5, 4.0),
+    "binary-flat-intercept": ("binary", 1.5, np.inf),
+    "reference-mle": ("reference", np.inf, np.inf),
+    "reference-map-weighted": ("reference-weighted", 0.8, 3.0),
+    "symmetric-proper": ("symmetric", 2.0, 5.0),
+    "symmetric-helmert": ("symmetric", 2.0, np.inf),
+    "symmetric-helmert-weighted": ("symmetric-weighted", 0.5, np.inf),
+}
+
+
+@pytest.fixture(params=list(OBJECTIVE_CASES), ids=list(OBJECTIVE_CASES))
+def objective_problem(request):
+    case, coef_scale, intercept_scale = OBJECTIVE_CASES[request.param]
+    likelihood, _ = make_problem(**LIKELIHOOD_CASES[case])
+    d = likelihood.n_features
+    # Per-feature scales differ so a wrong tiling of the prior would show.
+    scales = coef_scale * np.linspace(0.5, 1.5, d)
+    prior = ResolvedPrior(coef_scale=scales, intercept_scale=intercept_scale)
+    objective = PosteriorObjective(likelihood, prior)
+    phi = np.random.default_rng(2).normal(scale=0.6, size=objective.n_params)
+    return objective, phi
+
+
+def naive_objective(objective, phi):
+    """Negative log-likelihood of the full parameters plus 0.5 * sum(param**2 / scale**2)."""
+    likelihood, prior = objective.likelihood, objective.prior
+    m, d = likelihood.n_rows, likelihood.n_features
+    if objective.sum_to_zero:
+        contrasts = phi[: m - 1]
+        # Any sum-to-zero intercept vector with these Helmert coordinates.
+        intercept = helmert_basis(m) @ contrasts
+        coef = phi[m - 1 :].reshape(m, d)
+        penalty_intercept = 0.0
+    else:
+        intercept, coef = phi[:m], phi[m:].reshape(m, d)
+        penalty_intercept = 0.5 * np.sum(intercept**2) / prior.intercept_scale**2
+    penalty_coef = 0.5 * np.sum(coef**2 / prior.coef_scale**2)
+    nll = naive_negative_log_likelihood(
+        likelihood.X, likelihood.y, likelihood.sample_weight, intercept, coef, likelihood.reference
+    )
+    return nll + penalty_coef + penalty_intercept
+
+
+def test_objective_value_matches_naive(objective_problem):
+    objective, phi = objective_problem
+    assert_allclose(objective.value(phi), naive_objective(objective, phi), rtol=1e-12)
+
+
+def test_objective_gradient_matches_finite_differences(objective_problem):
+    objective, phi = objective_problem
+    value, gradient = objective.value_gradient(phi)
+    assert_allclose(value, objective.value(phi), rtol=1e-13)
+    assert_allclose(gradient, central_gradient(objective.value, phi), rtol=1e-7, atol=1e-7)
+
+
+def test_objective_hessian_matches_finite_differences(objective_problem):
+    objective, phi = objective_problem
+    fd = central_jacobian(lambda p: objective.value_gradient(p)[1], phi)
+    assert_allclose(objective.hessian(phi), fd, rtol=1e-7, atol=1e-7)
+
+
+def test_objective_hessian_vector_product_matches_dense(objective_problem):
+    objective, phi = objective_problem
+    hessian = objective.hessian(phi)
+    product = objective.hessian_vector_product(phi)
+    v = np.random.default_rng(5).normal(size=objective.n_params)
+    assert_allclose(product(v), hessian @ v, rtol=1e-10, atol=1e-10)
+
+
+def test_objective_jacobian_maps_free_to_likelihood(objective_problem):
+    objective, phi = objective_problem
+    jac = objective.jacobian()
+    assert jac.shape == (objective.likelihood.n_params, objective.n_params)
+    assert_allclose(jac @ phi, objective.to_likelihood(phi), rtol=1e-13, atol=1e-15)
+    assert_allclose(objective.from_likelihood(objective.to_likelihood(phi)), phi, atol=1e-13)
+
+
+def test_helmert_intercepts_sum_to_zero():
+    likelihood, _ = make_problem(**LIKELIHOOD_CASES["symmetric"])
+    prior = ResolvedPrior(coef_scale=np.ones(likelihood.n_features), intercept_scale=np.inf)
+    objective = PosteriorObjective(likelihood, prior)
+    assert objective.sum_to_zero
+    assert objective.n_params == likelihood.n_params - 1
+    phi = np.random.default_rng(0).normal(size=objective.n_params)
+    intercept, _ = objective.intercept_coef(phi)
+    assert abs(intercept.sum()) < 1e-13
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 5])
+def test_helmert_basis_is_orthonormal_sum_to_zero(n_classes):
+    basis = helmert_basis(n_classes)
+    assert basis.shape == (n_classes, n_classes - 1)
+    assert_allclose(basis.T @ basis, np.eye(n_classes - 1), atol=1e-14)
+    assert_allclose(basis.sum(axis=0), 0.0, atol=1e-14)
+
+
+def test_intercept_coef_layout():
+    reference, _ = make_problem(**LIKELIHOOD_CASES["reference"])
+    prior = ResolvedPrior(coef_scale=np.full(3, np.inf), intercept_scale=np.inf)
+    objective = PosteriorObjective(reference, prior)
+    phi = np.arange(objective.n_params, dtype=float) + 1
+    intercept, coef = objective.intercept_coef(phi)
+    assert intercept.shape == (4,) and coef.shape == (4, 3)
+    assert intercept[0] == 0 and np.all(coef[0] == 0)
+    assert_allclose(intercept[1:], [1, 2, 3])
+    assert_allclose(coef[1:].ravel(), phi[3:])
+
+    binary, _ = make_problem(**LIKELIHOOD_CASES["binary"])
+    objective = PosteriorObjective(binary, prior)
+    intercept, coef = objective.intercept_coef(np.array([0.5, 1.0, 2.0, 3.0]))
+    assert intercept.shape == (1,) and coef.shape == (1, 3)
+
+
+# -- numerical stability (property tests) ---------------------------------------------
+
+extreme = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    logits=st.lists(st.lists(extreme, min_size=3, max_size=3), min_size=1, max_size=5),
+    reference=st.booleans(),
+)
+def test_probabilities_stay_valid_for_extreme_predictors(logits, reference):
+    eta = np.array(logits)
+    n, k = eta.shape
+    n_classes = k + 1 if reference else k
+    # X = I (one indicator feature per sample) and coef = eta.T give X @ coef.T == eta.
+    X = np.eye(n)
+    likelihood = SoftmaxLikelihood(
+        X, np.zeros(n, dtype=int), np.ones(n), n_classes, reference=reference
+    )
+    theta = likelihood.pack(np.zeros(k), eta.T)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        log_p = likelihood.log_proba(theta)
+        loss, gradient = likelihood.loss_gradient(theta)
+        hessian = likelihood.hessian(theta)
+    proba = np.exp(log_p)
+    assert np.all(np.isfinite(log_p)) and np.all(log_p <= 0)
+    assert np.all((proba >= 0) & (proba <= 1))
+    # log p = z - logsumexp(z) carries the rounding of the logits themselves.
+    resolution = 8 * np.finfo(float).eps * max(1.0, np.abs(eta).max())
+    assert np.all(np.abs(proba.sum(axis=1) - 1.0) <= resolution)
+    assert np.isfinite(loss) and np.all(np.isfinite(gradient)) and np.all(np.isfinite(hessian))

@@ -325,11 +325,19 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
             for a, b in unordered
         )
         params_named = ", ".join(labels[j] for j in separation.parameters)
+        n_samples = len(objective.likelihood.y)
+        if separation.complete:
+            kind, detail = "completely", "every sample lies strictly on its own class's side"
+        else:
+            kind = "quasi-completely"
+            detail = (
+                f"at least {separation.n_strict} of {n_samples} samples lie strictly on their "
+                "own class's side and the rest on the boundary"
+            )
         raise SeparationError(
-            f"The classes are separable (completely or quasi-completely): a linear "
-            f"combination of [{params_named}] splits classes {pairs}, with "
-            f"{separation.n_strict} of {len(objective.likelihood.y)} samples strictly on "
-            "their own side, so the maximum-likelihood estimate is infinite. Use a proper "
+            f"The classes are {kind} separable by a linear combination of [{params_named}] "
+            f"(classes {pairs}): {detail}, "
+            f"so the maximum-likelihood estimate is infinite. Use a proper "
             "prior instead of prior_scale=None (the default prior_scale=2.5 is weakly "
             "informative), or remove the separating features."
         )
@@ -416,10 +424,10 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
         for start in range(0, X.shape[0], chunk):
             rows = X[start : start + chunk]
             projected = [rows @ block[:, 1:].T + block[:, 0] for block in blocks]
-            for k in range(n_rows):
-                for l in range(k, n_rows):
-                    cov = np.einsum("ij,ij->i", projected[k], projected[l])
-                    out[start : start + chunk, k, l] = out[start : start + chunk, l, k] = cov
+            for a in range(n_rows):
+                for b in range(a, n_rows):
+                    cov = np.einsum("ij,ij->i", projected[a], projected[b])
+                    out[start : start + chunk, a, b] = out[start : start + chunk, b, a] = cov
         return out
 
     def summary(self, ci_prob: float = 0.95) -> pd.DataFrame:

@@ -44,12 +44,16 @@ class Separation:
         Free (flat-prior) parameter indices that carry the direction.
     n_strict : int
         Observations with at least one strict margin (their fitted probability
-        of the observed class tends to 1 along the direction).
+        of the observed class tends to 1 along the direction); a lower bound
+        for quasi-complete separation.
+    complete : bool
+        True when one direction makes every margin strict (complete separation).
     """
 
     class_pairs: list
     parameters: np.ndarray
     n_strict: int
+    complete: bool
 
 
 def _margin_matrix(likelihood, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -117,4 +121,24 @@ def find_separation(likelihood, flat: np.ndarray) -> Separation | None:
     class_pairs = sorted({(int(a), int(b)) for a, b, _ in pairs[strict]})
     involved = flat[np.abs(direction) > 1e-7]
     n_strict = len(np.unique(pairs[strict, 2]))
-    return Separation(class_pairs=class_pairs, parameters=involved, n_strict=n_strict)
+    return Separation(
+        class_pairs=class_pairs,
+        parameters=involved,
+        n_strict=n_strict,
+        complete=_is_complete(margins),
+    )
+
+
+def _is_complete(margins: np.ndarray) -> bool:
+    """Whether some direction makes every margin positive: max t s.t. M delta >= t."""
+    n_rows, n_vars = margins.shape
+    objective = np.zeros(n_vars + 1)
+    objective[-1] = -1.0
+    result = linprog(
+        objective,
+        A_ub=np.hstack([-margins, np.ones((n_rows, 1))]),
+        b_ub=np.zeros(n_rows),
+        bounds=[(-1, 1)] * n_vars + [(None, 1)],
+        method="highs",
+    )
+    return result.status == 0 and -result.fun > 1e-7 * max(1.0, np.abs(margins).max())

@@ -196,3 +196,15 @@ def test_overlapping_data_too_large_for_the_lp_fit_quietly(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert MAPLogisticRegression(**FLAT).fit(X, y).converged_
+
+
+@pytest.mark.parametrize(
+    ("X", "y", "wording"),
+    [
+        ([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1], "are completely separable"),
+        ([[0.0], [1.0], [2.0], [2.0], [3.0]], [0, 0, 0, 1, 1], "are quasi-completely separable"),
+    ],
+)
+def test_message_tells_complete_from_quasi_complete_separation(X, y, wording):
+    with pytest.raises(SeparationError, match=wording):
+        MAPLogisticRegression(prior_scale=None, intercept_prior_scale=None).fit(X, y)

@@ -1,0 +1,234 @@
+r"""SharedCovarianceGaussian: class-conditional Gaussians with one shared covariance (LDA).
+
+With :math:`x \mid y = k \sim N(\mu_k, \Sigma)` and :math:`p(y = k) = \pi_k`,
+
+.. math::
+
+    \log p(y = k \mid x) = x^\top \Sigma^{-1}\mu_k
+    - \tfrac12 \mu_k^\top \Sigma^{-1} \mu_k + \log \pi_k - \operatorname{logsumexp}(\cdot),
+
+exactly a softmax (for two classes, logistic) model with weights
+:math:`w_k = \Sigma^{-1}\mu_k` and intercepts :math:`b_k = -\tfrac12 \mu_k^\top
+\Sigma^{-1} \mu_k + \log \pi_k`; it is the same p(y|x) as logistic regression,
+fitted generatively.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+from typing import ClassVar
+
+import numpy as np
+from scipy import linalg
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .._validation import FitData, validate_fit_data
+from ..map import LinearLogitClassifierMixin
+from ._base import (
+    BAYES_PARAMETER_CONSTRAINTS,
+    GenerativeBayesMixin,
+    _feature_names,
+    centre_and_spread,
+    resolve_class_prior,
+)
+from ._conjugate import GenerativePosterior, NormalInverseWishartPosterior
+from ._statistics import ClassMoments, ledoit_wolf_shrinkage
+
+
+class SharedCovarianceGaussian(
+    GenerativeBayesMixin, LinearLogitClassifierMixin, ClassifierMixin, BaseEstimator
+):
+    r"""Gaussian classes with one shared covariance (linear discriminant analysis).
+
+    The fit is maximum likelihood: class priors :math:`N_k / N` (or
+    ``class_prior``), class means :math:`\bar x_k` and the pooled covariance
+    :math:`\Sigma = \sum_k (N_k / N) S_k = \frac1N \sum_i s_i (x_i - \bar
+    x_{y_i})(x_i - \bar x_{y_i})^\top`, with :math:`S_k` the biased class
+    covariance, then optionally shrunk,
+    :math:`(1 - \lambda)\Sigma + \lambda \frac{\operatorname{tr}\Sigma}{d} I`.
+
+    :meth:`sample_posterior` and :meth:`loo` use the conjugate Bayesian version
+    instead: :math:`\pi \sim \text{Dirichlet}(\alpha_0)`,
+    :math:`\Sigma \sim IW(\Psi_0, \nu_0)`, :math:`\mu_k \mid \Sigma \sim
+    N(m_0, \Sigma / \kappa_0)`. The defaults are weakly informative and scaled
+    to the data: :math:`m_0` is the grand mean of X, :math:`\Psi_0 = (\nu_0 - d
+    - 1)\operatorname{diag}(\operatorname{var} x_j)` so that the prior mean of
+    :math:`\Sigma` is the diagonal of the marginal (not within-class) feature
+    variances, :math:`\nu_0 = d + 2` (the fewest degrees of freedom with a
+    finite prior mean), :math:`\kappa_0 = 0.01` (each class mean is a priori
+    within about 10 within-class sd of the grand mean) and :math:`\alpha_0 = 1`
+    (uniform on the simplex). The prior takes the role of ``shrinkage``, which
+    the Bayesian version ignores.
+
+    Parameters
+    ----------
+    shrinkage : None, "auto" or float in [0, 1], default=None
+        None: the ML covariance. A float :math:`\lambda`: shrink towards
+        :math:`(\operatorname{tr}\Sigma / d) I` (the same as scikit-learn's
+        ``LinearDiscriminantAnalysis(solver="lsqr", shrinkage=λ)``). "auto": the
+        Ledoit-Wolf intensity of the pooled within-class residuals (towards the
+        same target, in the units of X: standardise X first when the features
+        have different units; scikit-learn's "auto" instead shrinks each class
+        covariance of standardised data).
+    class_prior : array-like of shape (n_classes,), default=None
+        Fixed class probabilities (in ``classes_`` order); None estimates them
+        (frequencies for the fit, a Dirichlet posterior for the Bayesian version).
+    dirichlet_concentration : float, default=1.0
+        :math:`\alpha_0`, the Dirichlet prior of the class probabilities.
+    mean_prior_count : float, default=0.01
+        :math:`\kappa_0`: the prior of each class mean is worth this many samples.
+    covariance_prior_dof : float or None, default=None
+        :math:`\nu_0 > d + 1`; None means :math:`d + 2`.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    class_prior_ : ndarray of shape (n_classes,)
+    means_ : ndarray of shape (n_classes, n_features)
+    covariance_ : ndarray of shape (n_features, n_features)
+        The shared covariance, after shrinkage.
+    shrinkage_ : float
+        The shrinkage intensity used (0 without shrinkage).
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        Implied logistic weights: binary :math:`\Sigma^{-1}(\mu_1 - \mu_0)`,
+        multiclass :math:`\Sigma^{-1}\mu_k` (the layout of MAPLogisticRegression).
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+        Binary :math:`b_1 - b_0 = -\tfrac12\mu_1^\top\Sigma^{-1}\mu_1 +
+        \tfrac12\mu_0^\top\Sigma^{-1}\mu_0 + \ln(\pi_1/\pi_0)`, multiclass :math:`b_k`.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when X was a DataFrame with string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from problogreg import SharedCovarianceGaussian
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.5], [2.0, 2.0], [3.0, 2.5], [0.5, 0.0], [2.5, 3.0]])
+    >>> y = np.array([0, 0, 1, 1, 0, 1])
+    >>> model = SharedCovarianceGaussian().fit(X, y)
+    >>> model.coef_.shape, model.intercept_.shape
+    ((1, 2), (1,))
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "shrinkage": [None, StrOptions({"auto"}), Interval(Real, 0, 1, closed="both")],
+        **BAYES_PARAMETER_CONSTRAINTS,
+        "covariance_prior_dof": [Interval(Real, 0, None, closed="neither"), None],
+    }
+
+    def __init__(
+        self,
+        shrinkage=None,
+        class_prior=None,
+        dirichlet_concentration=1.0,
+        mean_prior_count=0.01,
+        covariance_prior_dof=None,
+    ):
+        self.shrinkage = shrinkage
+        self.class_prior = class_prior
+        self.dirichlet_concentration = dirichlet_concentration
+        self.mean_prior_count = mean_prior_count
+        self.covariance_prior_dof = covariance_prior_dof
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit class priors, means and the pooled covariance by maximum likelihood.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights; an integer weight is the same as repeating the row.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            For bad input, or a singular covariance (constant or collinear
+            columns, or more features than samples) without shrinkage.
+        """
+        self._validate_params()
+        data = validate_fit_data(self, X, y, sample_weight)
+        self.classes_ = data.classes
+        moments = ClassMoments.from_data(data)
+        self.class_prior_ = resolve_class_prior(self.class_prior, data.classes, moments.counts)
+        self.means_ = moments.means
+        covariance = moments.pooled_scatter() / moments.total
+        self.shrinkage_ = self._shrinkage_intensity(moments)
+        target = np.trace(covariance) / len(covariance)
+        self.covariance_ = (1 - self.shrinkage_) * covariance + self.shrinkage_ * target * np.eye(
+            len(covariance)
+        )
+        factor = self._factor_covariance(data)
+        self.coef_, self.intercept_ = self._implied_logistic(factor)
+        return self
+
+    def _shrinkage_intensity(self, moments: ClassMoments) -> float:
+        if self.shrinkage is None:
+            return 0.0
+        if self.shrinkage == "auto":
+            return ledoit_wolf_shrinkage(moments.residuals, moments.sample_weight)
+        return float(self.shrinkage)
+
+    def _factor_covariance(self, data: FitData):
+        """Cholesky factor of ``covariance_``, or a ValueError that names the fix."""
+        eigenvalues = np.linalg.eigvalsh(self.covariance_)
+        n_features = len(eigenvalues)
+        if (
+            eigenvalues[-1] > 0
+            and eigenvalues[0] > eigenvalues[-1] * n_features * np.finfo(float).eps
+        ):
+            return linalg.cho_factor(self.covariance_, lower=True)
+        names = _feature_names(self)
+        constant = [n for n, v in zip(names, np.diag(self.covariance_), strict=True) if v == 0]
+        n_used = np.count_nonzero(data.sample_weight > 0)
+        reasons = []
+        if constant:
+            reasons.append(f"features {constant} do not vary within any class")
+        if n_used - data.n_classes < n_features:
+            reasons.append(
+                f"{n_used} samples in {data.n_classes} classes give the pooled covariance "
+                f"rank at most {n_used - data.n_classes}, below its {n_features} features"
+            )
+        if not reasons:
+            reasons.append("some features are (nearly) linearly dependent")
+        hint = (
+            " Every feature is constant within its classes, so no shrinkage can help: drop them."
+            if eigenvalues[-1] <= 0
+            else " Set shrinkage='auto' (Ledoit-Wolf) or a value in (0, 1], or drop the "
+            "redundant columns."
+        )
+        raise ValueError(
+            "The shared within-class covariance is singular, so the Gaussian class "
+            f"model has no unique discriminant: {'; '.join(reasons)}.{hint}"
+        )
+
+    def _implied_logistic(self, factor):
+        solved = linalg.cho_solve(factor, self.means_.T).T  # rows: Sigma^{-1} mu_k
+        intercept = -0.5 * np.sum(solved * self.means_, axis=1) + np.log(self.class_prior_)
+        if len(self.classes_) == 2:
+            return (solved[1] - solved[0])[None, :], np.array([intercept[1] - intercept[0]])
+        return solved, intercept
+
+    def _conjugate_posterior(self, data: FitData) -> GenerativePosterior:
+        moments = ClassMoments.from_data(data)
+        grand_mean, variance = centre_and_spread(self, data)
+        n_features = data.X.shape[1]
+        dof = n_features + 2 if self.covariance_prior_dof is None else self.covariance_prior_dof
+        if dof <= n_features + 1:
+            raise ValueError(
+                f"covariance_prior_dof must exceed n_features + 1 = {n_features + 1} so "
+                f"that the prior covariance has a mean; got {dof}."
+            )
+        conditional = NormalInverseWishartPosterior.from_moments(
+            moments,
+            prior_mean=grand_mean,
+            prior_kappa=self.mean_prior_count,
+            prior_scale=np.diag((dof - n_features - 1) * variance),
+            prior_dof=dof,
+        )
+        return GenerativePosterior(self._class_prior_posterior(data, moments.counts), conditional)

@@ -74,6 +74,13 @@ def format_label(value) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
+def feature_names(estimator) -> list[str]:
+    """The fitted estimator's feature names: its DataFrame columns, else x0, x1, ..."""
+    if hasattr(estimator, "feature_names_in_"):
+        return [str(name) for name in estimator.feature_names_in_]
+    return [f"x{j}" for j in range(estimator.n_features_in_)]
+
+
 def validate_predict_data(estimator, X) -> np.ndarray:
     """Check that the estimator is fitted and that X matches the training features."""
     check_is_fitted(estimator)

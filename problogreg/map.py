@@ -26,7 +26,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._validation import FitData, format_label, validate_fit_data, validate_predict_data
+from ._validation import (
+    FitData,
+    feature_names,
+    format_label,
+    validate_fit_data,
+    validate_predict_data,
+)
 from .likelihood import SoftmaxLikelihood, class_logits, log_proba_from_logits
 from .newton import SingularHessianError, minimize, warn_not_converged
 from .objective import PosteriorObjective
@@ -359,9 +365,7 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
 
     # -- labels --------------------------------------------------------------
     def _feature_names(self) -> list[str]:
-        if hasattr(self, "feature_names_in_"):
-            return [str(name) for name in self.feature_names_in_]
-        return [f"x{j}" for j in range(self.n_features_in_)]
+        return feature_names(self)
 
     def _row_classes(self, likelihood) -> list:
         """Class label of each row of the likelihood's parameters."""

@@ -117,7 +117,11 @@ def find_separation(likelihood, flat: np.ndarray) -> Separation | None:
     if result.status != 0 or -result.fun <= 1e-7 * max(1.0, np.abs(margins).max()):
         return None
     direction = result.x
-    strict = margins @ direction > 1e-7 * np.abs(margins).max()
+    complete_direction = _complete_direction(margins)
+    if complete_direction is not None:
+        direction = complete_direction
+    scale = np.abs(margins).max()
+    strict = margins @ direction > 1e-7 * scale
     class_pairs = sorted({(int(a), int(b)) for a, b, _ in pairs[strict]})
     involved = flat[np.abs(direction) > 1e-7]
     n_strict = len(np.unique(pairs[strict, 2]))
@@ -125,12 +129,12 @@ def find_separation(likelihood, flat: np.ndarray) -> Separation | None:
         class_pairs=class_pairs,
         parameters=involved,
         n_strict=n_strict,
-        complete=_is_complete(margins),
+        complete=complete_direction is not None,
     )
 
 
-def _is_complete(margins: np.ndarray) -> bool:
-    """Whether some direction makes every margin positive: max t s.t. M delta >= t."""
+def _complete_direction(margins: np.ndarray) -> np.ndarray | None:
+    """A direction making every margin positive (max t s.t. M delta >= t), or None."""
     n_rows, n_vars = margins.shape
     objective = np.zeros(n_vars + 1)
     objective[-1] = -1.0
@@ -141,4 +145,6 @@ def _is_complete(margins: np.ndarray) -> bool:
         bounds=[(-1, 1)] * n_vars + [(None, 1)],
         method="highs",
     )
-    return result.status == 0 and -result.fun > 1e-7 * max(1.0, np.abs(margins).max())
+    if result.status == 0 and -result.fun > 1e-7 * max(1.0, np.abs(margins).max()):
+        return result.x[:-1]
+    return None

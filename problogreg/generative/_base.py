@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils._param_validation import Interval
 
-from .._validation import FitData, validate_fit_data
+from .._validation import FitData, feature_names, validate_fit_data
 from ._conjugate import DirichletPosterior, FixedClassPrior
 
 #: Dims of each posterior variable after (chain, draw); coords are named in DESIGN.md.
@@ -134,7 +134,7 @@ class GenerativeBayesMixin:
             name: (value.reshape(shape + value.shape[1:]), dims)
             for name, (value, dims) in variables.items()
         }
-        names = _feature_names(estimator)
+        names = feature_names(estimator)
         coords = {"feature": names, "feature_bis": names, "class": list(data.classes)}
         return posterior_datatree(
             variables, log_likelihood.reshape((*shape, -1)), data.classes[data.y], coords
@@ -206,12 +206,6 @@ def _implied_coef_intercept(weights: np.ndarray, offsets: np.ndarray) -> dict:
     return {"coef": (weights, ["class", "feature"]), "intercept": (offsets, ["class"])}
 
 
-def _feature_names(estimator) -> list[str]:
-    if hasattr(estimator, "feature_names_in_"):
-        return [str(name) for name in estimator.feature_names_in_]
-    return [f"x{j}" for j in range(estimator.n_features_in_)]
-
-
 def centre_and_spread(estimator, data: FitData):
     """Grand mean and variance of every feature: the centre and scale of the default priors.
 
@@ -226,7 +220,7 @@ def centre_and_spread(estimator, data: FitData):
     mean, variance = weighted_mean_variance(data.X, data.sample_weight)
     if np.any(variance == 0):
         constant = [
-            name for name, v in zip(_feature_names(estimator), variance, strict=True) if v == 0
+            name for name, v in zip(feature_names(estimator), variance, strict=True) if v == 0
         ]
         raise ValueError(
             f"Features {constant} are constant, so they carry no class information and "

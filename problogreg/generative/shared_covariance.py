@@ -23,12 +23,11 @@ from scipy import linalg
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._validation import FitData, validate_fit_data
+from .._validation import FitData, feature_names, validate_fit_data
 from ..map import LinearLogitClassifierMixin
 from ._base import (
     BAYES_PARAMETER_CONSTRAINTS,
     GenerativeBayesMixin,
-    _feature_names,
     centre_and_spread,
     resolve_class_prior,
 )
@@ -183,7 +182,7 @@ class SharedCovarianceGaussian(
             and eigenvalues[0] > eigenvalues[-1] * n_features * np.finfo(float).eps
         ):
             return linalg.cho_factor(self.covariance_, lower=True)
-        names = _feature_names(self)
+        names = feature_names(self)
         constant = [n for n, v in zip(names, np.diag(self.covariance_), strict=True) if v == 0]
         n_used = np.count_nonzero(data.sample_weight > 0)
         reasons = []

@@ -76,14 +76,27 @@ def test_lda_class_with_one_sample_matches_sklearn():
     np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-12)
 
 
-def test_lda_ledoit_wolf_is_that_of_the_pooled_residuals():
+def test_lda_ledoit_wolf_is_that_of_the_standardised_pooled_residuals():
     X, y = gaussian_classes([15, 12], 2, 6, seed=5)
+    X = X * np.array([1e-3, 1.0, 10.0, 1e3, 1.0, 0.1])  # features in very different units
     model = SharedCovarianceGaussian(shrinkage="auto").fit(X, y)
     residuals = X - model.means_[y]
-    covariance, intensity = ledoit_wolf(residuals, assume_centered=True)
+    sd = residuals.std(axis=0)
+    correlation, intensity = ledoit_wolf(residuals / sd, assume_centered=True)
     assert 0 < model.shrinkage_ < 1
     assert model.shrinkage_ == pytest.approx(intensity, rel=1e-10)
-    np.testing.assert_allclose(model.covariance_, covariance, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(model.covariance_, sd[:, None] * correlation * sd, rtol=1e-10)
+
+
+def test_lda_auto_shrinkage_does_not_depend_on_feature_units():
+    X, y = gaussian_classes([15, 12], 2, 6, seed=5)
+    units = np.array([1e-3, 1.0, 10.0, 1e3, 1.0, 0.1])
+    plain = SharedCovarianceGaussian(shrinkage="auto").fit(X, y)
+    rescaled = SharedCovarianceGaussian(shrinkage="auto").fit(X * units, y)
+    assert rescaled.shrinkage_ == pytest.approx(plain.shrinkage_, rel=1e-10)
+    np.testing.assert_allclose(
+        rescaled.predict_proba(X * units), plain.predict_proba(X), atol=1e-10
+    )
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])

@@ -66,10 +66,11 @@ class SharedCovarianceGaussian(
         None: the ML covariance. A float :math:`\lambda`: shrink towards
         :math:`(\operatorname{tr}\Sigma / d) I` (the same as scikit-learn's
         ``LinearDiscriminantAnalysis(solver="lsqr", shrinkage=λ)``). "auto": the
-        Ledoit-Wolf intensity of the pooled within-class residuals (towards the
-        same target, in the units of X: standardise X first when the features
-        have different units; scikit-learn's "auto" instead shrinks each class
-        covariance of standardised data).
+        Ledoit-Wolf intensity of the pooled within-class residuals after
+        standardising each feature, shrinking the correlation matrix towards I,
+        i.e. :math:`\Sigma_\lambda = (1-\lambda)\Sigma + \lambda\,\mathrm{diag}(\Sigma)`,
+        so the result does not depend on the units of the features
+        (scikit-learn's "auto" does the same class by class).
     class_prior : array-like of shape (n_classes,), default=None
         Fixed class probabilities (in ``classes_`` order); None estimates them
         (frequencies for the fit, a Dirichlet posterior for the Bayesian version).
@@ -157,20 +158,23 @@ class SharedCovarianceGaussian(
         self.class_prior_ = resolve_class_prior(self.class_prior, data.classes, moments.counts)
         self.means_ = moments.means
         covariance = moments.pooled_scatter() / moments.total
-        self.shrinkage_ = self._shrinkage_intensity(moments)
-        target = np.trace(covariance) / len(covariance)
-        self.covariance_ = (1 - self.shrinkage_) * covariance + self.shrinkage_ * target * np.eye(
-            len(covariance)
-        )
+        self.shrinkage_ = self._shrinkage_intensity(moments, covariance)
+        if self.shrinkage == "auto":
+            target = np.diag(np.diag(covariance))
+        else:
+            target = np.trace(covariance) / len(covariance) * np.eye(len(covariance))
+        self.covariance_ = (1 - self.shrinkage_) * covariance + self.shrinkage_ * target
         factor = self._factor_covariance(data)
         self.coef_, self.intercept_ = self._implied_logistic(factor)
         return self
 
-    def _shrinkage_intensity(self, moments: ClassMoments) -> float:
+    def _shrinkage_intensity(self, moments: ClassMoments, covariance: np.ndarray) -> float:
         if self.shrinkage is None:
             return 0.0
         if self.shrinkage == "auto":
-            return ledoit_wolf_shrinkage(moments.residuals, moments.sample_weight)
+            sd = np.sqrt(np.diag(covariance))
+            standardised = moments.residuals / np.where(sd > 0, sd, 1.0)
+            return ledoit_wolf_shrinkage(standardised, moments.sample_weight)
         return float(self.shrinkage)
 
     def _factor_covariance(self, data: FitData):

@@ -93,17 +93,21 @@ def decision_regions(model, X, y, *, ax=None, resolution: int = 150, prob: float
             aspect="auto",
         )
         ax.set_title("Most probable class (faded where uncertain)")
-    cmap = "RdBu_r" if proba.shape[1] == 2 else "tab10"
-    ax.scatter(
-        X_arr[:, 0],
-        X_arr[:, 1],
-        c=codes,
-        cmap=cmap,
-        edgecolors="k",
-        s=18,
-        vmin=0,
-        vmax=max(1, proba.shape[1] - 1) if proba.shape[1] == 2 else 9,
-    )
+    markers = "o^sDvP*X"
+    faces = ["white", "black"] if proba.shape[1] == 2 else plt.get_cmap("tab10").colors
+    for code, name in enumerate(names):
+        mine = codes == code
+        ax.scatter(
+            X_arr[mine, 0],
+            X_arr[mine, 1],
+            marker=markers[code % len(markers)],
+            facecolors=faces[code % len(faces)],
+            edgecolors="k",
+            linewidths=0.6,
+            s=22,
+            label=name,
+        )
+    ax.legend(title="class", fontsize=8, loc="best")
     labels = list(X.columns) if hasattr(X, "columns") else ["x0", "x1"]
     ax.set_xlabel(str(labels[0]))
     ax.set_ylabel(str(labels[1]))

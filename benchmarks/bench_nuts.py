@@ -1,0 +1,190 @@
+"""NUTS benchmark: PyMCLogisticRegression against a plain PyMC model, in one run.
+
+Problem: binary logistic regression, n=5000, d=20, features Normal with the
+Toeplitz correlation 0.9^|i-j|; prior Normal(0, 2.5/sd(x_j)) on the
+coefficients and Normal(0, 10) on the intercept for both contenders.
+
+* ours: ``PyMCLogisticRegression(random_state=...)`` with its defaults (Laplace
+  start and dense Laplace mass matrix, 4 chains x 1000 draws after 1000 tuning
+  iterations).
+* plain: the same model written directly in PyMC and sampled with
+  ``pm.sample(chains=4, cores=<same>, random_seed=...)``: PyMC's defaults
+  otherwise (jitter+adapt_diag, default compile backend).
+
+Each fit runs in a fresh Python process. "cold" gives it an empty PyTensor
+compile directory, "warm" reuses the directory the cold run filled. The
+contenders alternate run by run (same data and seed in each round), so that
+both see the same swings in machine load. Reported:
+total fit wall time (model building, compilation, tuning, sampling and, for
+ours, the MAP/Laplace start and the output DataTree), minimum bulk ESS over
+all coefficients and the intercept, their ratio (min ESS/s) and the speed-up of
+ours over plain; and the time to the first posterior in a fresh process
+(interpreter start, imports, fit). Usage::
+
+    python benchmarks/bench_nuts.py [--repeats 2] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+N_SAMPLES, N_FEATURES, CORRELATION = 5000, 20, 0.9
+DRAWS, TUNE, CHAINS = 1000, 1000, 4
+PRIOR_SCALE, INTERCEPT_PRIOR_SCALE = 2.5, 10.0
+
+
+def make_data(seed: int):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    lags = np.abs(np.subtract.outer(np.arange(N_FEATURES), np.arange(N_FEATURES)))
+    cholesky = np.linalg.cholesky(CORRELATION**lags)
+    X = rng.standard_normal((N_SAMPLES, N_FEATURES)) @ cholesky.T
+    coef = rng.normal(0.0, 0.5, N_FEATURES)
+    y = (rng.random(N_SAMPLES) < 1.0 / (1.0 + np.exp(-(0.3 + X @ coef)))).astype(int)
+    return X, y
+
+
+def fit_ours(X, y, seed: int, cores: int):
+    from problogreg import PyMCLogisticRegression
+
+    model = PyMCLogisticRegression(
+        prior_scale=PRIOR_SCALE,
+        intercept_prior_scale=INTERCEPT_PRIOR_SCALE,
+        draws=DRAWS,
+        tune=TUNE,
+        chains=CHAINS,
+        cores=cores,
+        random_state=seed,
+        progressbar=False,
+    )
+    return model.fit(X, y).idata_
+
+
+def fit_plain(X, y, seed: int, cores: int):
+    import numpy as np
+    import pymc as pm
+
+    coords = {"feature": [f"x{j}" for j in range(X.shape[1])], "obs_id": np.arange(len(y))}
+    with pm.Model(coords=coords):
+        X_data = pm.Data("X", X, dims=("obs_id", "feature"))
+        intercept = pm.Normal("intercept", 0.0, INTERCEPT_PRIOR_SCALE)
+        coef = pm.Normal("coef", 0.0, PRIOR_SCALE / X.std(axis=0), dims="feature")
+        pm.Bernoulli("y", logit_p=intercept + X_data @ coef, observed=y, dims="obs_id")
+        return pm.sample(
+            DRAWS,
+            tune=TUNE,
+            chains=CHAINS,
+            cores=cores,
+            random_seed=seed,
+            progressbar=False,
+        )
+
+
+def child(contender: str, seed: int, cores: int) -> None:
+    """Fit once and print the measurements as JSON on the last line."""
+    import logging
+    import warnings
+
+    started = time.perf_counter()
+    import arviz as az
+    import numpy as np
+
+    X, y = make_data(seed)
+    imported = time.perf_counter()
+    logging.getLogger("pymc").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_ours if contender == "ours" else fit_plain
+        idata = fit(X, y, seed, cores)
+    fitted = time.perf_counter()
+    posterior = idata.posterior.to_dataset()[["coef", "intercept"]]
+    ess = az.ess(posterior, method="bulk")
+    rhat = az.rhat(posterior)
+    stats = idata.sample_stats
+    result = {
+        "import_s": imported - started,
+        "fit_s": fitted - imported,
+        "sampling_s": float(idata.posterior.attrs.get("sampling_time", np.nan)),
+        "min_ess_bulk": min(float(ess[name].min()) for name in ess.data_vars),
+        "max_r_hat": max(float(rhat[name].max()) for name in rhat.data_vars),
+        "steps_per_draw": float(stats["n_steps"].mean()),
+        "divergences": int(stats["diverging"].sum()),
+        "sampler": str(idata.posterior.attrs.get("inference_library", "?")),
+    }
+    print(json.dumps(result))
+
+
+def run_child(contender: str, compile_dir: str, seed: int, cores: int) -> dict:
+    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={compile_dir}"}
+    command = [sys.executable, __file__, "--child", contender, "--seed", str(seed)]
+    command += ["--cores", str(cores)]
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{contender} failed:\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["process_s"] = wall
+    result["ess_per_s"] = result["min_ess_bulk"] / result["fit_s"]
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2, help="warm runs per contender")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cores", type=int, default=min(CHAINS, os.cpu_count() or 1))
+    parser.add_argument("--child", choices=["ours", "plain"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.seed, args.cores)
+        return
+
+    rows = []
+    # The contenders alternate, run by run, so that both see the same changes
+    # in machine load; the same seed (data and sampler) for both in each round.
+    schedule = [("cold", args.seed)] + [("warm", args.seed + 1 + r) for r in range(args.repeats)]
+    with tempfile.TemporaryDirectory(prefix="bench-nuts-") as root:
+        for cache, seed in schedule:
+            for contender in ("ours", "plain"):
+                compile_dir = os.path.join(root, contender)
+                os.makedirs(compile_dir, exist_ok=True)
+                result = run_child(contender, compile_dir, seed, args.cores)
+                rows.append({"contender": contender, "cache": cache, "seed": seed, **result})
+                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+
+    print(
+        f"n={N_SAMPLES}, d={N_FEATURES}, Toeplitz {CORRELATION}^|i-j|, {CHAINS} chains x "
+        f"{DRAWS} draws + {TUNE} tune, cores={args.cores}, load average at end "
+        f"{os.getloadavg()[0]:.1f}\n"
+    )
+    header = (
+        "| contender | cache | fit wall (s) | sampling (s) | min bulk ESS | min ESS/s "
+        "| leapfrog/draw | divergences | max R-hat | time to first posterior (s) |"
+    )
+    print(header)
+    print("|---" * (header.count("|") - 1) + "|")
+    for row in sorted(rows, key=lambda row: (row["contender"], row["cache"] == "warm")):
+        print(
+            f"| {row['contender']} | {row['cache']} | {row['fit_s']:.1f} | "
+            f"{row['sampling_s']:.1f} | {row['min_ess_bulk']:.0f} | {row['ess_per_s']:.0f} | "
+            f"{row['steps_per_draw']:.1f} | {row['divergences']} | {row['max_r_hat']:.3f} | "
+            f"{row['process_s']:.1f} |"
+        )
+    print()
+    for cache in ("cold", "warm"):
+        ours = [r["ess_per_s"] for r in rows if r["contender"] == "ours" and r["cache"] == cache]
+        plain = [r["ess_per_s"] for r in rows if r["contender"] == "plain" and r["cache"] == cache]
+        ratio = (sum(ours) / len(ours)) / (sum(plain) / len(plain))
+        print(f"speed-up in min ESS/s, {cache} cache (mean over runs): {ratio:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

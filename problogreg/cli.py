@@ -1,4 +1,4 @@
-"""Command line: ``problogreg fit`` (``python -m problogreg fit``).
+"""Command line: ``problogreg study`` and ``problogreg fit`` (also ``python -m problogreg``).
 
 Errors in the user's input end with a one-line message and exit status 2,
 never a traceback.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -84,13 +85,58 @@ def run_fit(args) -> None:
         print(model.summary().round(4).to_string())
 
 
+def run_study_command(args) -> None:
+    """Fit every model, print the comparison and write the report."""
+    from .study import StudySettings, run_study, terminal_summary, write_report
+
+    X, y, source = _load_data(args)
+    _terminal_warnings()
+    settings = StudySettings.quick(args.seed) if args.quick else StudySettings(seed=args.seed)
+    start = time.perf_counter()
+    result = run_study(X, y, name=source, settings=settings, progressbar=sys.stdout.isatty())
+    print()
+    print(terminal_summary(result))
+    report = write_report(result, Path(args.out))
+    print(
+        f"\nReport: {report} (figures and CSV tables beside it); "
+        f"{time.perf_counter() - start:.0f} s in all."
+    )
+
+
+def _terminal_warnings() -> None:
+    """Show warnings as one line each, without the source line of the library call.
+
+    ArviZ's per-call Pareto-k warnings are dropped: the comparison table and the
+    diagnostics carry the same information in one place.
+    """
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
+    warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto")
+    warnings.filterwarnings("ignore", category=FutureWarning, module="arviz_plots")
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--dataset", default=default, help=f"one of {datasets.names()}")
+    parser.add_argument("--csv", help="a CSV file to use instead of a bundled dataset")
+    parser.add_argument("--target", help="the target column of --csv")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="problogreg", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    study = commands.add_parser(
+        "study", help="fit MAP, Laplace, NUTS, LDA and Naive Bayes; compare; write a report"
+    )
+    _add_data_arguments(study, default="breast_cancer")
+    study.add_argument("--out", default="study-output", help="report directory")
+    study.add_argument("--quick", action="store_true", help="fewer draws and chains")
+    study.add_argument("--seed", type=int, default=0, help="seed of the split and sampler")
+    study.set_defaults(handler=run_study_command)
     fit = commands.add_parser("fit", help="fit the MAP/MLE model and print its coefficient table")
-    fit.add_argument("--dataset", default="breast_cancer", help=f"one of {datasets.names()}")
-    fit.add_argument("--csv", help="a CSV file to fit instead of a bundled dataset")
-    fit.add_argument("--target", help="the target column of --csv")
+    _add_data_arguments(fit, default="breast_cancer")
     fit.add_argument("--prior-scale", type=float, default=2.5, help="coefficient prior sd")
     fit.add_argument("--mle", action="store_true", help="flat priors: maximum likelihood")
     fit.set_defaults(handler=run_fit)

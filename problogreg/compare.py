@@ -299,8 +299,8 @@ def agreement(a, b, *, draws: int = 4000, random_state: int | None = 0) -> Agree
     worst_sd = float((table["sd_ratio"] - 1).abs().max())
     good = worst_mean <= MEAN_TOLERANCE_SD and worst_sd <= SD_RATIO_TOLERANCE
     var_names = ["intercept", "coef"]
-    kl = float(az.kl_divergence(tree_a, tree_b, var_names=var_names))
-    distance = float(az.wasserstein(tree_a, tree_b, var_names=var_names))
+    kl = float(az.kl_divergence(tree_a, tree_b, var_names=var_names, round_to="none"))
+    distance = float(az.wasserstein(tree_a, tree_b, var_names=var_names, round_to="none"))
     verdict = (
         f"{'Good enough' if good else 'Not good enough'}: means differ by at most "
         f"{worst_mean:.2f} posterior sd and sds by at most {100 * worst_sd:.0f}% "

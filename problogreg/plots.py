@@ -161,21 +161,43 @@ def comparison(compare_table):
     return _arviz_figure(az.plot_compare(table))
 
 
-def coefficient_forest(posteriors: Mapping[str, object], *, var_names=("coef",)):
+def coefficient_forest(posteriors: Mapping[str, object], *, feature_scale=None):
     """Forest plot of coefficients across models (ArviZ), one colour per model.
 
     Parameters
     ----------
     posteriors : mapping of name -> DataTree or model with ``idata_`` / ``sample_posterior``
+    feature_scale : array of shape (n_features,), optional
+        Multiply coefficient j by ``feature_scale[j]`` -- e.g. the sd of x_j, to show
+        the effect of one sd on the log-odds, comparable across features in any units.
+
+    Every posterior is pooled into one chain of a common length, so that models
+    sampled with different numbers of chains and draws line up.
     """
     import arviz as az
 
     from .compare import _posterior_tree
 
-    trees = {name: _posterior_tree(post, 2000, 0) for name, post in posteriors.items()}
-    plot = az.plot_forest(trees, var_names=list(var_names), combined=True)
+    coefs = {
+        name: _posterior_tree(post, 2000, 0).posterior["coef"] for name, post in posteriors.items()
+    }
+    n_draws = min(coef.sizes["chain"] * coef.sizes["draw"] for coef in coefs.values())
+    trees = {}
+    for name, coef in coefs.items():
+        extra = [dim for dim in coef.dims if dim not in ("chain", "draw")]
+        pooled = coef.stack(sample=("chain", "draw")).transpose("sample", *extra)[:n_draws]
+        values = pooled.values * (1.0 if feature_scale is None else np.asarray(feature_scale))
+        trees[name] = az.from_dict(
+            {"posterior": {"coef": values[None]}},
+            coords={dim: coef[dim].values for dim in extra},
+            dims={"coef": extra},
+        )
+    plot = az.plot_forest(trees, var_names=["coef"], combined=True)
     plot.add_legend("model")
-    return _arviz_figure(plot)
+    figure = _arviz_figure(plot)
+    if feature_scale is not None:
+        figure.suptitle("coefficient x sd(x): change in log-odds per sd of the feature")
+    return figure
 
 
 def posterior_overlay(laplace, nuts, *, max_params: int = 12):

@@ -10,6 +10,9 @@ and the MAP/Laplace path never pay for importing PyMC or ArviZ.
 
 from importlib import import_module
 
+# compare() must be bound eagerly: the submodule of the same name would otherwise
+# replace the function as an attribute of the package once it is imported.
+from .compare import agreement, compare
 from .map import MAPLogisticRegression, SeparationError
 
 __version__ = "0.1.0"
@@ -19,12 +22,17 @@ _LAZY = {
     "PyMCLogisticRegression": "bayes",
     "SharedCovarianceGaussian": "generative",
     "NaiveBayes": "generative",
-    "compare": "compare",
-    "agreement": "compare",
 }
 _SUBMODULES = {"datasets", "plots"}
 
-__all__ = ["MAPLogisticRegression", "SeparationError", *_LAZY, *sorted(_SUBMODULES)]
+__all__ = [
+    "MAPLogisticRegression",
+    "SeparationError",
+    "agreement",
+    "compare",
+    *_LAZY,
+    *sorted(_SUBMODULES),
+]
 
 
 def __getattr__(name: str):

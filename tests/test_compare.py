@@ -162,3 +162,13 @@ def test_agreement_accepts_matching_posteriors_and_flags_shifted_ones():
     assert not wider.good_enough
     np.testing.assert_allclose(wider.table["sd_ratio"], 1.5, rtol=0.06)
     assert shifted.wasserstein > same.wasserstein
+
+
+def test_package_compare_stays_the_function_after_submodule_import():
+    import importlib
+
+    import problogreg
+
+    compare_module = importlib.import_module("problogreg.compare")
+    assert problogreg.compare is compare_module.compare
+    assert problogreg.agreement is compare_module.agreement

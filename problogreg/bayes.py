@@ -163,6 +163,18 @@ class PyMCLogisticRegression(ClassifierMixin, BaseEstimator):
     Sample weights multiply each observation's log-likelihood,
     :math:`\\sum_i s_i \\log p(y_i \\mid x_i, \\theta)` (a ``pm.Potential`` in
     ``model_``): an integer weight acts as that many copies of the row.
+
+    Examples
+    --------
+    >>> import problogreg as plr
+    >>> X, y = plr.datasets.load("challenger")
+    >>> nuts = plr.PyMCLogisticRegression(draws=200, tune=200, chains=2, random_state=0,
+    ...                                   progressbar=False).fit(X, y)
+    >>> nuts.idata_.posterior["coef"].dims
+    ('chain', 'draw', 'feature')
+    >>> lower, upper = nuts.predict_interval(X.iloc[:3], prob=0.9)
+    >>> bool((lower <= nuts.predict_proba(X.iloc[:3])).all())
+    True
     """
 
     _parameter_constraints: ClassVar[dict] = {

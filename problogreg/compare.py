@@ -171,6 +171,15 @@ def compare(
     observation's k exceeds ArviZ's threshold: that LOO estimate is unreliable),
     and with test data ``test_log_loss``, ``test_brier``, ``test_accuracy``,
     ``test_ece``.
+
+    Examples
+    --------
+    >>> from problogreg import MAPLogisticRegression, NaiveBayes, compare, datasets
+    >>> X, y = datasets.load("two_gaussians", n_samples=100)
+    >>> models = {"map": MAPLogisticRegression().fit(X, y), "nb": NaiveBayes().fit(X, y)}
+    >>> table = compare(models, X, y)
+    >>> sorted(table.index), float(table["weight"].sum())
+    (['map', 'nb'], 1.0)
     """
     import arviz as az
 
@@ -268,6 +277,15 @@ def agreement(a, b, *, draws: int = 4000, random_state: int | None = 0) -> Agree
     Agreement
         ``good_enough`` when every |mean_diff_sd| <= 0.1 and every sd ratio is
         within 10 % of 1.
+
+    Examples
+    --------
+    >>> from problogreg import LaplaceLogisticRegression, agreement, datasets
+    >>> X, y = datasets.load("two_gaussians", n_samples=2000)
+    >>> laplace = LaplaceLogisticRegression().fit(X, y)
+    >>> wide = LaplaceLogisticRegression(prior_scale=100.0).fit(X, y)
+    >>> agreement(laplace, wide).good_enough  # with n = 2000 the prior hardly matters
+    True
     """
     import arviz as az
 

@@ -41,7 +41,23 @@ def _from_sklearn(loader_name: str) -> Callable[[], tuple[pd.DataFrame, pd.Serie
 
 
 def two_gaussians(n_samples: int = 200, separation: float = 2.0, random_state: int = 0):
-    """Two overlapping Gaussian classes in 2-D with a shared identity covariance."""
+    """Two overlapping Gaussian classes in 2-D with a shared identity covariance.
+
+    Examples
+    --------
+    >>> X, y = load("iris")
+    >>> X.shape, y.nunique()
+    ((150, 4), 3)
+    >>> X, y = load("xor", n_samples=50, random_state=1)
+    >>> len(y)
+    50
+
+    Examples
+    --------
+    >>> X, y = two_gaussians(n_samples=10)
+    >>> X.shape
+    (10, 2)
+    """
     rng = np.random.default_rng(random_state)
     y = rng.integers(0, 2, n_samples)
     X = rng.normal(size=(n_samples, 2)) + np.outer(y - 0.5, [separation, separation / 2])
@@ -49,7 +65,14 @@ def two_gaussians(n_samples: int = 200, separation: float = 2.0, random_state: i
 
 
 def separable(n_samples: int = 40, random_state: int = 0):
-    """A linearly separable pair of classes in 2-D (the MLE does not exist)."""
+    """A linearly separable pair of classes in 2-D (the MLE does not exist).
+
+    Examples
+    --------
+    >>> X, y = separable(n_samples=10)
+    >>> X.shape
+    (10, 2)
+    """
     rng = np.random.default_rng(random_state)
     y = np.arange(n_samples) % 2
     X = rng.normal(size=(n_samples, 2))
@@ -59,7 +82,14 @@ def separable(n_samples: int = 40, random_state: int = 0):
 
 
 def three_class(n_samples: int = 300, random_state: int = 0):
-    """Three Gaussian classes in 2-D, centred on the vertices of a triangle."""
+    """Three Gaussian classes in 2-D, centred on the vertices of a triangle.
+
+    Examples
+    --------
+    >>> X, y = three_class(n_samples=10)
+    >>> X.shape
+    (10, 2)
+    """
     rng = np.random.default_rng(random_state)
     centres = np.array([[0.0, 2.0], [-1.8, -1.0], [1.8, -1.0]])
     y = rng.integers(0, 3, n_samples)
@@ -67,7 +97,14 @@ def three_class(n_samples: int = 300, random_state: int = 0):
 
 
 def xor(n_samples: int = 200, random_state: int = 0):
-    """The XOR pattern: no linear boundary separates it (a logistic model's blind spot)."""
+    """The XOR pattern: no linear boundary separates it (a logistic model's blind spot).
+
+    Examples
+    --------
+    >>> X, y = xor(n_samples=10)
+    >>> X.shape
+    (10, 2)
+    """
     rng = np.random.default_rng(random_state)
     X = rng.uniform(-1, 1, size=(n_samples, 2))
     return _frame(X, (X[:, 0] * X[:, 1] > 0).astype(int))
@@ -90,7 +127,13 @@ _LOADERS: dict[str, Callable] = {
 
 
 def names() -> list[str]:
-    """Names accepted by :func:`load`."""
+    """Names accepted by :func:`load`.
+
+    Examples
+    --------
+    >>> "challenger" in names()
+    True
+    """
     return list(_LOADERS)
 
 

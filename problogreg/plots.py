@@ -40,6 +40,14 @@ def decision_regions(model, X, y, *, ax=None, resolution: int = 150, prob: float
     ----------
     model : fitted classifier on exactly two features
     X, y : the data to scatter on top
+
+    Examples
+    --------
+    >>> import problogreg as plr
+    >>> X, y = plr.datasets.load("two_gaussians", n_samples=80)
+    >>> fig = decision_regions(plr.LaplaceLogisticRegression().fit(X, y), X, y, resolution=30)
+    >>> fig.axes[0].get_xlabel()
+    'x1'
     """
     X_arr = np.asarray(X, dtype=float)
     if X_arr.ndim != 2 or X_arr.shape[1] != 2:
@@ -126,6 +134,14 @@ def calibration(models: Mapping[str, object], X, y, *, n_bins: int = 10, ax=None
     Binary models plot P(classes_[1]); multiclass models plot the probability of
     the predicted class against its accuracy. Bins are equal-width; bins with no
     predictions are skipped.
+
+    Examples
+    --------
+    >>> import problogreg as plr
+    >>> X, y = plr.datasets.load("two_gaussians", n_samples=80)
+    >>> fig = calibration({"map": plr.MAPLogisticRegression().fit(X, y)}, X, y)
+    >>> fig.axes[0].get_ylabel()
+    'observed frequency'
     """
     fig, ax = _figure(ax)
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
@@ -154,7 +170,18 @@ def calibration(models: Mapping[str, object], X, y, *, n_bins: int = 10, ax=None
 
 
 def comparison(compare_table):
-    """ArviZ's ELPD comparison plot of a :func:`problogreg.compare` table."""
+    """ArviZ's ELPD comparison plot of a :func:`problogreg.compare` table.
+
+    Examples
+    --------
+    >>> import problogreg as plr
+    >>> X, y = plr.datasets.load("two_gaussians", n_samples=80)
+    >>> models = {"map": plr.MAPLogisticRegression().fit(X, y),
+    ...           "lda": plr.SharedCovarianceGaussian().fit(X, y)}
+    >>> fig = comparison(plr.compare(models, X, y))
+    >>> len(fig.axes) >= 1
+    True
+    """
     import arviz as az
 
     table = compare_table.rename(columns={"elpd_loo": "elpd", "p_loo": "p"})
@@ -173,6 +200,16 @@ def coefficient_forest(posteriors: Mapping[str, object], *, feature_scale=None):
 
     Every posterior is pooled into one chain of a common length, so that models
     sampled with different numbers of chains and draws line up.
+
+    Examples
+    --------
+    >>> import problogreg as plr
+    >>> X, y = plr.datasets.load("two_gaussians", n_samples=80)
+    >>> laplace = plr.LaplaceLogisticRegression().fit(X, y)
+    >>> wide = plr.LaplaceLogisticRegression(prior_scale=10.0).fit(X, y)
+    >>> fig = coefficient_forest({"Laplace": laplace, "wide prior": wide})
+    >>> len(fig.axes) >= 1
+    True
     """
     import arviz as az
 
@@ -201,7 +238,18 @@ def coefficient_forest(posteriors: Mapping[str, object], *, feature_scale=None):
 
 
 def posterior_overlay(laplace, nuts, *, max_params: int = 12):
-    """Laplace Gaussian marginals (lines) over NUTS histograms, one panel per parameter."""
+    """Laplace Gaussian marginals (lines) over NUTS histograms, one panel per parameter.
+
+    Examples
+    --------
+    >>> import problogreg as plr
+    >>> X, y = plr.datasets.load("two_gaussians", n_samples=80)
+    >>> nuts = plr.PyMCLogisticRegression(draws=100, tune=100, chains=2, random_state=0,
+    ...                                   progressbar=False).fit(X, y)
+    >>> fig = posterior_overlay(plr.LaplaceLogisticRegression().fit(X, y), nuts)
+    >>> [ax.get_title() for ax in fig.axes]
+    ['intercept', 'coef[x1]', 'coef[x2]']
+    """
     from .compare import _flat_draws, _posterior_tree
 
     tree = _posterior_tree(nuts, 0, None)
@@ -234,14 +282,34 @@ def posterior_overlay(laplace, nuts, *, max_params: int = 12):
 
 
 def trace(nuts, *, var_names=("intercept", "coef")):
-    """ArviZ trace and marginal density plot of the NUTS draws."""
+    """ArviZ trace and marginal density plot of the NUTS draws.
+
+    Examples
+    --------
+    >>> import problogreg as plr
+    >>> X, y = plr.datasets.load("two_gaussians", n_samples=80)
+    >>> nuts = plr.PyMCLogisticRegression(draws=100, tune=100, chains=2, random_state=0,
+    ...                                   progressbar=False).fit(X, y)
+    >>> len(trace(nuts).axes) >= 3
+    True
+    """
     import arviz as az
 
     return _arviz_figure(az.plot_trace_dist(nuts.idata_, var_names=list(var_names)))
 
 
 def rank(nuts, *, var_names=("intercept", "coef")):
-    """ArviZ rank plot of the NUTS draws (uniform ranks across chains = good mixing)."""
+    """ArviZ rank plot of the NUTS draws (uniform ranks across chains = good mixing).
+
+    Examples
+    --------
+    >>> import problogreg as plr
+    >>> X, y = plr.datasets.load("two_gaussians", n_samples=80)
+    >>> nuts = plr.PyMCLogisticRegression(draws=100, tune=100, chains=2, random_state=0,
+    ...                                   progressbar=False).fit(X, y)
+    >>> len(rank(nuts).axes) >= 3
+    True
+    """
     import arviz as az
 
     return _arviz_figure(az.plot_rank(nuts.idata_, var_names=list(var_names)))
@@ -255,6 +323,14 @@ def loss_surface(model, X, y, *, feature=0, class_index: int = -1, span: float =
     ``estimate +- span * std_error`` (or +-span when no standard error exists),
     with the optimum marked; for a MAP fit with a proper prior the negative
     log-likelihood alone is drawn too, to show what the prior adds.
+
+    Examples
+    --------
+    >>> import problogreg as plr
+    >>> X, y = plr.datasets.load("two_gaussians", n_samples=80)
+    >>> fig = loss_surface(plr.MAPLogisticRegression().fit(X, y), X, y, feature="x1")
+    >>> fig.axes[0].get_ylabel()
+    'loss'
     """
     X_arr = validate_predict_data(model, X)
     codes = encode_labels(model, y)

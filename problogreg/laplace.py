@@ -380,7 +380,6 @@ class LaplaceLogisticRegression(MAPLogisticRegression):
         previous optimum. The result is never worse than :math:`c = 1`.
         """
         likelihood, base = fit.objective.likelihood, fit.prior
-        total_weight = float(fit.data.sample_weight.sum())
         # Only the best fit so far is kept: each one holds dense p x p matrices.
         best = {"log_factor": 0.0, "fit": fit, "log_evidence": _laplace_log_evidence(fit)}
         warm_start = [fit.params]
@@ -397,7 +396,6 @@ class LaplaceLogisticRegression(MAPLogisticRegression):
                 solver=self.solver,
                 tol=self.tol,
                 max_iter=self.max_iter,
-                scale=total_weight,
             )
             warm_start[0] = result.params
             trial = self._with_hessian(

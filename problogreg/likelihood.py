@@ -26,28 +26,65 @@ its Hessian are
 Parameters are flattened intercepts first: ``theta = [b_1..b_m, w_1, .., w_m]``.
 
 Numerical notes: probabilities come from log-sum-exp, never ``log(sigmoid)``;
-every weighted Gram matrix is one BLAS ``syrk`` on :math:`\sqrt{c}\,X`, because
+every weighted Gram matrix is BLAS ``syrk`` on :math:`\sqrt{c}\,X`, because
 each :math:`c_{kl}` has one sign (:math:`c_{kk} \ge 0`, :math:`c_{kl} \le 0`
-for :math:`k \ne l`), and nothing of size n x n or n x d x d is formed.
+for :math:`k \ne l`); the intercept rows are :math:`X^\top c_{kl}`, and nothing
+of size n x n or n x d x d is formed.
+
+Speed notes: the probabilities at the last ``theta`` are cached, so a solver
+asking for the loss, then the gradient, then the Hessian at one point computes
+:math:`X\theta` and the softmax once. Per-sample arrays are class-major,
+shape (K, n), so every class's column of probabilities is contiguous.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.linalg.blas import dsyrk
-from scipy.special import logsumexp
+
+#: Memory for the scaled copy of X in :func:`weighted_gram`: it is built and
+#: multiplied block by block, so a Gram matrix never copies all of X, and a
+#: block this size stays in cache between the scaling and the BLAS call.
+#: (Larger blocks mean fewer BLAS calls, which matters only when other
+#: processes compete for the cores: each call synchronises its threads.)
+GRAM_BLOCK_BYTES = 4 * 1024**2
 
 
-def weighted_gram(X: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    r"""Return :math:`X^\top \operatorname{diag}(w) X` for non-negative weights.
+def weighted_gram(X: np.ndarray, weights: np.ndarray, *, intercept: bool = False) -> np.ndarray:
+    r"""Return :math:`A^\top \operatorname{diag}(w) A` for non-negative weights.
 
-    Computed as one symmetric rank-k update (BLAS ``dsyrk``) of
-    :math:`\sqrt{w}\,X`, about 1.6x faster than a general matrix product.
+    :math:`A = X`, or :math:`A = [1, X]` with ``intercept=True`` (then the
+    first row and column are :math:`\sum_i w_i` and :math:`X^\top w`).
+    Accumulated over blocks of rows as symmetric rank-k updates (BLAS
+    ``dsyrk``) of :math:`\sqrt{w}\,A`: about 1.6x faster than a general
+    matrix product, and the scaled copy never exceeds one block
+    (:data:`GRAM_BLOCK_BYTES`).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    weights : ndarray of shape (n,), non-negative
+    intercept : bool, default=False
+        Prepend a column of ones to X.
     """
-    scaled = np.sqrt(weights)[:, None] * X
-    # scaled.T is Fortran-ordered, so BLAS reads it without a copy.
-    upper = dsyrk(1.0, scaled.T, trans=0, lower=0)
-    return np.triu(upper) + np.triu(upper, 1).T
+    n, d = X.shape
+    block_rows = max(1024, GRAM_BLOCK_BYTES // (8 * d))
+    root = np.sqrt(weights)
+    block = np.empty((min(n, block_rows), d))
+    upper = np.zeros((d, d), order="F")
+    for start in range(0, n, block_rows):
+        stop = min(n, start + block_rows)
+        scaled = np.multiply(root[start:stop, None], X[start:stop], out=block[: stop - start])
+        # scaled.T is Fortran-ordered, so BLAS reads it without a copy.
+        upper = dsyrk(1.0, scaled.T, beta=1.0, c=upper, trans=0, lower=0, overwrite_c=1)
+    gram = np.triu(upper) + np.triu(upper, 1).T
+    if not intercept:
+        return gram
+    # One product over all rows: small per-block BLAS calls stall on a busy machine.
+    cross = weights @ X
+    return np.block([[np.sum(weights), cross], [cross[:, None], gram]])
 
 
 def class_logits(eta: np.ndarray, reference: bool) -> np.ndarray:
@@ -57,9 +94,48 @@ def class_logits(eta: np.ndarray, reference: bool) -> np.ndarray:
     return np.concatenate([np.zeros((eta.shape[0], 1)), eta], axis=1)
 
 
-def log_proba_from_logits(logits: np.ndarray) -> np.ndarray:
-    """Log-softmax by log-sum-exp, stable for logits of any size."""
-    return logits - logsumexp(logits, axis=1, keepdims=True)
+def log_proba_from_logits(logits: np.ndarray, axis: int = 1) -> np.ndarray:
+    r"""Log-softmax along ``axis``, computed as
+    :math:`z - z_{\max} - \log(1 + \sum_{j \ne \max} e^{z_j - z_{\max}})`.
+
+    Stable for logits of any size: every exponent is at most 0. The top class is
+    left out of the sum and ``log1p`` is used, so the log-probability of a
+    near-certain class keeps full relative precision (-1e-20, not 0): PSIS-LOO
+    needs those tiny differences.
+    """
+    top = np.expand_dims(np.argmax(logits, axis=axis), axis)
+    shifted = logits - np.take_along_axis(logits, top, axis)
+    others = np.exp(shifted)
+    np.put_along_axis(others, top, 0.0, axis)
+    shifted -= np.log1p(others.sum(axis=axis, keepdims=True))
+    return shifted
+
+
+class _Buffers:
+    """Per-sample scratch arrays, class-major (K, n), reused by every evaluation.
+
+    Allocating arrays this size afresh costs page faults comparable to the
+    arithmetic done on them.
+    """
+
+    def __init__(self, n_classes: int, n_samples: int):
+        self.log_proba = np.empty((n_classes, n_samples))
+        self.proba = np.empty((n_classes, n_samples))
+        self.residual = np.empty((n_classes, n_samples))
+        self.column = np.empty(n_samples)
+        self.log_total = np.empty(n_samples)
+        self.curvature = np.empty(n_samples)
+
+
+@dataclass
+class _Evaluation:
+    """Everything computed at one ``theta`` (arrays live in the :class:`_Buffers`)."""
+
+    theta: np.ndarray
+    log_proba: np.ndarray
+    proba: np.ndarray
+    loss: float
+    gradient: np.ndarray | None = None
 
 
 class SoftmaxLikelihood:
@@ -88,6 +164,13 @@ class SoftmaxLikelihood:
         self.n_rows = n_classes - 1 if reference else n_classes
         self.n_features = X.shape[1]
         self.n_params = self.n_rows * (self.n_features + 1)
+        n = len(y)
+        # Flat index of (y_i, i) in a class-major (K, n) array, and s_i [y_i = k].
+        self._observed_index = np.asarray(y) * n + np.arange(n)
+        self._observed_weight = np.zeros((n_classes, n))
+        self._observed_weight.ravel()[self._observed_index] = sample_weight
+        self._last: _Evaluation | None = None
+        self._buffers: _Buffers | None = None
 
     # -- parameter layout --------------------------------------------------
     def unpack(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -100,79 +183,129 @@ class SoftmaxLikelihood:
         return np.concatenate([np.ravel(intercept), np.ravel(coef)])
 
     # -- evaluation --------------------------------------------------------
+    def _logits_by_class(
+        self, theta: np.ndarray, X: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Class-major logits (K, n): the transpose of :func:`class_logits`."""
+        intercept, coef = self.unpack(theta)
+        logits = np.empty((self.n_classes, X.shape[0])) if out is None else out
+        free = logits[1:] if self.reference else logits
+        if self.reference:
+            logits[0] = 0.0
+        np.matmul(coef, X.T, out=free)
+        free += intercept[:, None]
+        return logits
+
+    def _evaluate(self, theta: np.ndarray) -> _Evaluation:
+        """Log-probabilities, probabilities and loss at ``theta`` (cached for the last one)."""
+        last = self._last
+        if last is not None and np.array_equal(last.theta, theta):
+            return last
+        if self._buffers is None:
+            self._buffers = _Buffers(self.n_classes, len(self.y))
+        buffers = self._buffers
+        self._last = None  # its arrays are overwritten now
+        log_proba = self._logits_by_class(theta, self.X, out=buffers.log_proba)
+        # Log-softmax in place, as in log_proba_from_logits: the top class is
+        # left out of the sum, which goes through log1p.
+        n = log_proba.shape[1]
+        top = np.argmax(log_proba, axis=0) * n + np.arange(n)
+        np.max(log_proba, axis=0, out=buffers.column)
+        log_proba -= buffers.column
+        proba = np.exp(log_proba, out=buffers.proba)
+        proba.ravel()[top] = 0.0
+        others = np.sum(proba, axis=0, out=buffers.column)
+        proba.ravel()[top] = 1.0
+        log_proba -= np.log1p(others, out=buffers.log_total)
+        others += 1.0
+        proba /= others
+        loss = -float(np.vdot(self._observed_weight, log_proba))
+        self._last = _Evaluation(np.array(theta, copy=True), log_proba, buffers.proba, loss)
+        return self._last
+
     def log_proba(self, theta: np.ndarray, X: np.ndarray | None = None) -> np.ndarray:
         """Class log-probabilities (n, K) at ``theta`` for X (default: training X)."""
-        intercept, coef = self.unpack(theta)
-        X = self.X if X is None else X
-        return log_proba_from_logits(class_logits(X @ coef.T + intercept, self.reference))
+        if X is None:
+            # A copy: the buffer is overwritten by the next evaluation.
+            return self._evaluate(theta).log_proba.T.copy()
+        return log_proba_from_logits(self._logits_by_class(theta, X), axis=0).T
 
     def pointwise_log_likelihood(self, theta: np.ndarray) -> np.ndarray:
         """Unweighted :math:`\\log p(y_i | x_i, \\theta)` for every sample, shape (n,)."""
-        log_p = self.log_proba(theta)
-        return log_p[np.arange(len(self.y)), self.y]
-
-    def _residuals(self, log_p: np.ndarray) -> np.ndarray:
-        """r_ik = s_i (p_ik - [y_i = k]) over the free (non-reference) classes."""
-        residual = np.exp(log_p)
-        residual[np.arange(len(self.y)), self.y] -= 1.0
-        residual *= self.sample_weight[:, None]
-        return residual[:, 1:] if self.reference else residual
+        return np.take(self._evaluate(theta).log_proba, self._observed_index)
 
     def loss(self, theta: np.ndarray) -> float:
         """:math:`\\ell(\\theta) = -\\sum_i s_i \\log p_{i y_i}`."""
-        return -float(self.sample_weight @ self.pointwise_log_likelihood(theta))
+        return self._evaluate(theta).loss
 
     def loss_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        log_p = self.log_proba(theta)
-        loss = -float(self.sample_weight @ log_p[np.arange(len(self.y)), self.y])
-        residual = self._residuals(log_p)
-        return loss, self.pack(residual.sum(axis=0), residual.T @ self.X)
+        state = self._evaluate(theta)
+        if state.gradient is None:
+            # r_ik = s_i (p_ik - [y_i = k]), class-major, over the free classes.
+            residual = np.multiply(state.proba, self.sample_weight, out=self._buffers.residual)
+            residual -= self._observed_weight
+            free = residual[1:] if self.reference else residual
+            state.gradient = self.pack(free.sum(axis=1), free @ self.X)
+        return state.loss, state.gradient.copy()
 
     def loss_gradient_hessian(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """Loss, gradient and the dense Hessian (n_params, n_params)."""
-        log_p = self.log_proba(theta)
-        loss = -float(self.sample_weight @ log_p[np.arange(len(self.y)), self.y])
-        residual = self._residuals(log_p)
-        gradient = self.pack(residual.sum(axis=0), residual.T @ self.X)
-        return loss, gradient, self.hessian_from_proba(np.exp(log_p))
+        loss, gradient = self.loss_gradient(theta)
+        return loss, gradient, self.hessian(theta)
 
     def hessian(self, theta: np.ndarray) -> np.ndarray:
-        return self.hessian_from_proba(np.exp(self.log_proba(theta)))
+        r"""Dense Hessian (n_params, n_params); block (k, l) is the Gram of [1, X] under c_kl.
 
-    def hessian_from_proba(self, proba: np.ndarray) -> np.ndarray:
-        """Dense Hessian given the class probabilities (n, K) at the current theta."""
-        m, d, X, s = self.n_rows, self.n_features, self.X, self.sample_weight
-        p = proba[:, 1:] if self.reference else proba
+        In the symmetric model :math:`\sum_l c_{kl,i} = s_i p_{ik}(1 - \sum_l p_{il}) = 0`,
+        so the blocks of one row of classes sum to zero: the row and column of
+        one class j follow from the others, :math:`H_{kj} = -\sum_{l \ne j} H_{kl}`
+        and :math:`H_{jj} = \sum_{k, l \ne j} H_{kl}`, which saves K of the
+        K(K+1)/2 Gram matrices. j is the class of largest total probability,
+        whose blocks are largest, so the sums lose the least to rounding.
+        """
+        proba = self._evaluate(theta).proba
+        p = proba[1:] if self.reference else proba
+        m, d, s = self.n_rows, self.n_features, self.sample_weight
+        derived = None if self.reference else int(np.argmax(p @ s))
+        computed = [k for k in range(m) if k != derived]
+        # Parameter indices of row k: its intercept, then its d coefficients.
+        rows = [np.r_[k, m + k * d : m + (k + 1) * d] for k in range(m)]
         hessian = np.empty((self.n_params, self.n_params))
-        for k in range(m):
-            for l in range(k, m):
-                if k == l:
-                    curvature = s * p[:, k] * (1.0 - p[:, k])
-                    gram = weighted_gram(X, curvature)
+        for i, row in enumerate(computed):
+            for col in computed[i:]:
+                curvature = np.multiply(s, p[row], out=self._buffers.curvature)
+                if row == col:
+                    curvature *= 1.0 - p[row]
+                    block = weighted_gram(self.X, curvature, intercept=True)
                 else:
-                    curvature = -s * p[:, k] * p[:, l]
-                    gram = -weighted_gram(X, -curvature)
-                rows = slice(m + k * d, m + (k + 1) * d)
-                cols = slice(m + l * d, m + (l + 1) * d)
-                cross = curvature @ X
-                hessian[k, l] = hessian[l, k] = curvature.sum()
-                hessian[k, cols] = hessian[cols, k] = cross
-                hessian[l, rows] = hessian[rows, l] = cross
-                hessian[rows, cols] = gram
-                hessian[cols, rows] = gram.T
+                    # c_kl = -s p_k p_l <= 0: the Gram of its magnitude, negated.
+                    curvature *= p[col]
+                    block = -weighted_gram(self.X, curvature, intercept=True)
+                hessian[np.ix_(rows[row], rows[col])] = block
+                hessian[np.ix_(rows[col], rows[row])] = block.T
+        if derived is not None:
+            corner = np.zeros((d + 1, d + 1))
+            for row in computed:
+                block = -sum(hessian[np.ix_(rows[row], rows[col])] for col in computed)
+                hessian[np.ix_(rows[row], rows[derived])] = block
+                hessian[np.ix_(rows[derived], rows[row])] = block.T
+                corner -= block
+            # Symmetric up to the order of summation; make it exactly so.
+            hessian[np.ix_(rows[derived], rows[derived])] = 0.5 * (corner + corner.T)
         return hessian
 
     def hessian_vector_product(self, theta: np.ndarray):
         """Return ``v -> H(theta) v`` without forming H (for the Hessian-free path)."""
-        proba = np.exp(self.log_proba(theta))
-        p = proba[:, 1:] if self.reference else proba
+        proba = self._evaluate(theta).proba
+        # A copy: the buffer is overwritten by the next evaluation.
+        p = (proba[1:] if self.reference else proba).copy()
         s = self.sample_weight
 
         def product(vector: np.ndarray) -> np.ndarray:
             d_intercept, d_coef = self.unpack(vector)
-            d_eta = self.X @ d_coef.T + d_intercept
+            d_eta = d_coef @ self.X.T + d_intercept[:, None]
             # H v in predictor space: s_i (p_i * u_i - p_i (p_i . u_i)).
-            weighted = s[:, None] * p * (d_eta - np.sum(p * d_eta, axis=1, keepdims=True))
-            return self.pack(weighted.sum(axis=0), weighted.T @ self.X)
+            weighted = s * p * (d_eta - np.sum(p * d_eta, axis=0))
+            return self.pack(weighted.sum(axis=1), weighted @ self.X)
 
         return product

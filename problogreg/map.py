@@ -233,7 +233,6 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
         )
         objective = PosteriorObjective(likelihood, prior)
         self._check_problem_size(objective)
-        total_weight = float(data.sample_weight.sum())
         try:
             result = minimize(
                 objective,
@@ -241,7 +240,6 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
                 solver=self.solver,
                 tol=self.tol,
                 max_iter=self.max_iter,
-                scale=total_weight,
             )
         except SingularHessianError as err:
             self._raise_if_separated(objective, force=True)

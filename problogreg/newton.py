@@ -7,26 +7,32 @@ named steps, after scikit-learn's ``_glm/_newton_solver.py``:
 2. **gradient and Hessian** -- :math:`g = \nabla f(\phi)`, :math:`H = \nabla^2 f(\phi)`.
 3. **convergence check** -- stop when :math:`\max_j |g_j| \le \mathrm{tol}\cdot S`
    *and* the Newton decrement :math:`\tfrac12 g^\top H^{-1} g \le \mathrm{tol}\cdot S`,
-   with :math:`S = \max(1, \sum_i s_i)` so ``tol`` is relative to the mean loss
-   per unit weight (the step size is never used: a tiny step proves nothing).
+   with :math:`S = \sum_i s_i` (:func:`tolerance_unit`) so ``tol`` is relative to
+   the loss per unit weight, whatever the scale of the weights or the units of the
+   features (the step size is never used: a tiny step proves nothing).
 4. **inner solve** -- Newton direction :math:`\delta = -H^{-1} g` from the
-   Cholesky factor :math:`H = LL^\top`. A failed factorisation means the
-   objective is flat along some direction (constant or collinear columns with
-   a flat prior): :class:`SingularHessianError` names the parameters involved.
+   Cholesky factor :math:`H = LL^\top`. A failed factorisation, or a pivot
+   at rounding level, means the objective is flat along some direction
+   (constant or collinear columns with a flat prior):
+   :class:`SingularHessianError` names the parameters involved.
 5. **line search** -- Armijo backtracking, :math:`f(\phi + t\delta) \le f(\phi)
    + c\,t\,g^\top\delta` with :math:`c = 10^{-4}`, halving :math:`t`. Near the
    optimum, where rounding hides decrease in :math:`f`, a step that keeps
    :math:`f` equal to rounding and shrinks :math:`\lVert g\rVert_1` is accepted.
+   Trial steps cost one evaluation of :math:`f`; the gradient, and then the
+   Hessian of step 2, reuse the likelihood's cached probabilities at the
+   accepted point.
 
 Two more solvers share the result type:
 
 * ``"lbfgs"`` -- Hessian-free L-BFGS (scipy), used when the dense Hessian
   would exceed :data:`DENSE_HESSIAN_MAX_BYTES`.  ``hessian`` is then None.
 * ``"auto"`` -- Newton, except (a) the memory guard above, and (b) multiclass
-  problems, where one Hessian costs K(K+1)/2 weighted Gram matrices: L-BFGS
-  brings the iterate near the optimum with cheap gradient steps and Newton
-  finishes, so only one or two Hessians are formed (the last one is needed
-  anyway, for standard errors and the Laplace posterior).
+  problems, where one Hessian costs K(K-1)/2 weighted Gram matrices and a
+  gradient costs two passes over X: L-BFGS brings the iterate near the
+  optimum with cheap gradient steps and Newton finishes, so only two or
+  three Hessians are formed (the last one is needed anyway, for standard
+  errors and the Laplace posterior).
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ DENSE_HESSIAN_MAX_BYTES = 2 * 1024**3
 
 ARMIJO_SLOPE = 1e-4
 MAX_BACKTRACKS = 40
+#: A Cholesky pivot this small relative to its diagonal entry marks a flat direction.
+SINGULAR_PIVOT_RATIO = 1e-12
 #: L-BFGS warm start stops at this multiple of the final gradient tolerance.
 WARM_START_LOOSENESS = 1e4
 
@@ -90,14 +98,23 @@ def dense_hessian_fits(n_params: int) -> bool:
 
 
 def cholesky_or_explain(hessian: np.ndarray) -> np.ndarray:
-    """Lower Cholesky factor, or :class:`SingularHessianError` naming the flat direction."""
+    """Lower Cholesky factor, or :class:`SingularHessianError` naming the flat direction.
+
+    Singular to working precision counts as singular: a pivot :math:`L_{jj}^2`
+    below :data:`SINGULAR_PIVOT_RATIO` times :math:`H_{jj}` means coordinate j
+    is, up to rounding, a combination of the earlier ones (exactly collinear
+    columns leave pivots of the order of rounding error, whose sign is luck).
+    """
     try:
-        return linalg.cholesky(hessian, lower=True, check_finite=False)
+        factor = linalg.cholesky(hessian, lower=True, check_finite=False)
     except linalg.LinAlgError:
-        eigenvalues, eigenvectors = linalg.eigh(hessian)
+        factor = None
+    if factor is None or np.any(np.diag(factor) ** 2 <= SINGULAR_PIVOT_RATIO * np.diag(hessian)):
+        _, eigenvectors = linalg.eigh(hessian)
         direction = eigenvectors[:, 0]
         involved = np.flatnonzero(np.abs(direction) > 0.1 * np.abs(direction).max())
-        raise SingularHessianError(involved, direction) from None
+        raise SingularHessianError(involved, direction)
+    return factor
 
 
 class NewtonSolver:
@@ -110,15 +127,13 @@ class NewtonSolver:
     tol : float
         Relative tolerance (see the module docstring).
     max_iter : int
-    scale : float
-        :math:`S`, the total sample weight (at least 1).
     """
 
-    def __init__(self, objective, tol: float, max_iter: int, scale: float):
+    def __init__(self, objective, tol: float, max_iter: int):
         self.objective = objective
         self.tol = tol
         self.max_iter = max_iter
-        self.scale = max(1.0, scale)
+        self.scale = tolerance_unit(objective)
 
     # 1. setup
     def setup(self, start: np.ndarray) -> None:
@@ -144,22 +159,30 @@ class NewtonSolver:
 
     # 5. line search
     def line_search(self, direction: np.ndarray) -> bool:
+        """Backtrack from the full step; the gradient is computed for the accepted point only."""
         slope = float(self.gradient @ direction)
         gradient_l1 = np.sum(np.abs(self.gradient))
         rounding = 16 * np.finfo(float).eps * abs(self.value)
         step = 1.0
         for _ in range(MAX_BACKTRACKS):
             trial = self.params + step * direction
-            value, gradient = self.objective.value_gradient(trial)
-            sufficient_decrease = value <= self.value + ARMIJO_SLOPE * step * slope
-            rounding_level = (
-                abs(value - self.value) <= rounding and np.sum(np.abs(gradient)) < gradient_l1
-            )
-            if np.isfinite(value) and (sufficient_decrease or rounding_level):
-                self.params, self.value, self.gradient = trial, value, gradient
-                return True
+            value = self.objective.value(trial)
+            if np.isfinite(value):
+                if value <= self.value + ARMIJO_SLOPE * step * slope:
+                    self.accept(trial)
+                    return True
+                if abs(value - self.value) <= rounding:
+                    _, gradient = self.objective.value_gradient(trial)
+                    if np.sum(np.abs(gradient)) < gradient_l1:
+                        self.accept(trial)
+                        return True
             step *= 0.5
         return False
+
+    def accept(self, params: np.ndarray) -> None:
+        # The likelihood caches its last evaluation: this reuses the trial's softmax.
+        self.params = params
+        self.value, self.gradient = self.objective.value_gradient(params)
 
     def solve(self, start: np.ndarray) -> SolverResult:
         self.setup(start)
@@ -185,14 +208,24 @@ class NewtonSolver:
         )
 
 
-def lbfgs(objective, start, tol: float, max_iter: int, scale: float):
+def tolerance_unit(objective) -> float:
+    r""":math:`S = \sum_i s_i`, the unit in which ``tol`` is measured."""
+    return float(objective.likelihood.sample_weight.sum())
+
+
+def lbfgs(objective, start, tol: float, max_iter: int):
     """Minimise with scipy's L-BFGS-B on value and gradient only."""
     result = optimize.minimize(
         objective.value_gradient,
         start,
         jac=True,
         method="L-BFGS-B",
-        options={"maxiter": max_iter, "gtol": tol * max(1.0, scale), "ftol": 0.0, "maxcor": 20},
+        options={
+            "maxiter": max_iter,
+            "gtol": tol * tolerance_unit(objective),
+            "ftol": 0.0,
+            "maxcor": 20,
+        },
     )
     return result
 
@@ -204,7 +237,6 @@ def minimize(
     solver: str = "auto",
     tol: float = 1e-8,
     max_iter: int = 100,
-    scale: float = 1.0,
 ) -> SolverResult:
     """Minimise ``objective`` from ``start`` with the chosen solver.
 
@@ -214,8 +246,6 @@ def minimize(
     start : ndarray
     solver : {"auto", "newton", "lbfgs"}
     tol, max_iter : see :class:`NewtonSolver`.
-    scale : float
-        Total sample weight, the unit of the tolerance.
 
     Returns
     -------
@@ -231,7 +261,7 @@ def minimize(
             f"{DENSE_HESSIAN_MAX_BYTES / 1024**3:.0f} GiB). Use solver='lbfgs' or 'auto'."
         )
     if solver == "lbfgs" or (solver == "auto" and not fits):
-        result = lbfgs(objective, start, tol, max_iter, scale)
+        result = lbfgs(objective, start, tol, max_iter)
         return SolverResult(
             params=result.x,
             value=float(result.fun),
@@ -239,13 +269,13 @@ def minimize(
             hessian=None,
             cholesky=None,
             n_iter=int(result.nit),
-            converged=bool(np.max(np.abs(result.jac)) <= tol * max(1.0, scale)),
+            converged=bool(np.max(np.abs(result.jac)) <= tol * tolerance_unit(objective)),
         )
     n_iter = 0
     if solver == "auto" and objective.likelihood.n_rows > 1:
-        warm = lbfgs(objective, start, tol * WARM_START_LOOSENESS, max_iter, scale)
+        warm = lbfgs(objective, start, tol * WARM_START_LOOSENESS, max_iter)
         start, n_iter = warm.x, int(warm.nit)
-    result = NewtonSolver(objective, tol, max_iter, scale).solve(start)
+    result = NewtonSolver(objective, tol, max_iter).solve(start)
     result.n_iter += n_iter
     return result
 

@@ -357,12 +357,6 @@ def test_integer_weights_equal_repeated_rows(n_classes, prior_scale):
     assert_allclose(weighted.summary()["std_error"], repeated.summary()["std_error"], rtol=1e-7)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="newton.py floors the tolerance unit at max(1, sum of weights): with a small "
-    "total weight the stopping rule becomes absolute and the fit stops early (at 1e-9 "
-    "per sample it returns the starting point as 'converged').",
-)
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_mle_does_not_depend_on_the_scale_of_the_weights(n_classes):
     """Multiplying every weight by c multiplies the log-likelihood by c: same MLE."""

@@ -67,8 +67,11 @@ def test_study_writes_report_figures_and_tables(two_feature_study):
     assert "NUTS divergences" in diagnostics.index
     agreement = pd.read_csv(report / "laplace_vs_nuts.csv", index_col=0)
     assert list(agreement.index) == ["intercept", "coef[x1]", "coef[x2]"]
-    # Two well-separated Gaussian classes, n = 140: Laplace and NUTS agree closely.
-    assert agreement["mean_diff_sd"].abs().max() < 0.3
+    # n = 140, two features: the posterior is near Gaussian, so the sds agree closely;
+    # the Laplace mean is the mode, which a skewed logistic posterior puts a fraction of
+    # an sd nearer zero than its mean (misaligned parameters would be several sd apart).
+    assert agreement["sd_ratio"].between(0.85, 1.15).all()
+    assert agreement["mean_diff_sd"].abs().max() < 0.5
     coefficients = pd.read_csv(report / "map_coefficients.csv", index_col=[0, 1])
     assert {"estimate", "std_error", "p_value"} <= set(coefficients.columns)
 

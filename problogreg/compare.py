@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ._elpd import elpd_from_pointwise
 from ._validation import validate_predict_data
 from .likelihood import log_proba_from_logits
 from .map import MAPLogisticRegression
@@ -66,9 +67,6 @@ def approximate_loo(model: MAPLogisticRegression, X, y):
     -------
     arviz ELPDDataLOO
     """
-    import arviz as az
-    import xarray as xr
-
     X = validate_predict_data(model, X)
     codes = encode_labels(model, y)
     n = len(codes)
@@ -86,19 +84,8 @@ def approximate_loo(model: MAPLogisticRegression, X, y):
     loo_logits = logits.copy()
     loo_logits[:, free] += shift
     elpd_i = log_proba_from_logits(loo_logits)[np.arange(n), codes]
-    lpd = float(np.log(proba[np.arange(n), codes]).sum())
-    pointwise = xr.DataArray(elpd_i, dims=["obs_id"], coords={"obs_id": np.arange(n)})
-    return az.ELPDDataLOO(
-        elpd=float(elpd_i.sum()),
-        se=float(np.sqrt(n * elpd_i.var())),
-        p=lpd - float(elpd_i.sum()),
-        n_samples=1,
-        n_data_points=n,
-        scale="log",
-        warning=False,
-        good_k=0.7,
-        elpd_i=pointwise,
-    )
+    plug_in = np.log(proba[np.arange(n), codes])
+    return elpd_from_pointwise(elpd_i, plug_in, n_samples=1)
 
 
 def model_loo(model, X, y) -> tuple[object, str]:

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import arviz as az
 import numpy as np
-import xarray as xr
+
+from .._elpd import elpd_from_pointwise
 
 
 def posterior_datatree(variables: dict, log_likelihood: np.ndarray, observed, coords: dict):
@@ -44,23 +45,8 @@ class ExactELPDDataLOO(az.ELPDDataLOO):
 
 
 def exact_loo(elpd_i: np.ndarray, lpd_i: np.ndarray) -> ExactELPDDataLOO:
-    r"""ELPD data from exact pointwise leave-one-out log predictive densities.
+    """ELPD data from exact pointwise leave-one-out log predictive densities.
 
-    ``elpd = sum(elpd_i)``, ``se = sqrt(n var(elpd_i))`` (ArviZ's convention) and
-    ``p = sum(lpd_i) - elpd``, the effective number of parameters, where ``lpd_i``
-    is the full-data predictive of sample i.
+    See :func:`problogreg._elpd.elpd_from_pointwise`.
     """
-    n = len(elpd_i)
-    pointwise = xr.DataArray(elpd_i, dims=["obs_id"], coords={"obs_id": np.arange(n)})
-    return ExactELPDDataLOO(
-        elpd=float(elpd_i.sum()),
-        se=float(np.sqrt(n * np.var(elpd_i))),
-        p=float(lpd_i.sum() - elpd_i.sum()),
-        n_samples=0,
-        n_data_points=n,
-        scale="log",
-        warning=False,
-        good_k=0.7,
-        elpd_i=pointwise,
-        pareto_k=xr.zeros_like(pointwise),
-    )
+    return elpd_from_pointwise(elpd_i, lpd_i, n_samples=0, data_class=ExactELPDDataLOO)

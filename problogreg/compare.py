@@ -154,7 +154,8 @@ def compare(
     -------
     DataFrame indexed by model name, best first, with columns ``rank``,
     ``elpd_loo``, ``se``, ``p_loo``, ``elpd_diff``, ``dse``, ``weight``,
-    ``loo_method``, ``max_pareto_k``, ``pareto_k_warning`` (True when some
+    ``loo_method``, ``max_pareto_k`` (PSIS methods only; NaN where no
+    importance sampling is involved), ``pareto_k_warning`` (True when some
     observation's k exceeds ArviZ's threshold: that LOO estimate is unreliable),
     and with test data ``test_log_loss``, ``test_brier``, ``test_accuracy``,
     ``test_ece``.
@@ -182,8 +183,10 @@ def compare(
     table["loo_method"] = [methods[name] for name in table.index]
     max_k, warn = [], []
     for name in table.index:
+        # Pareto k diagnoses importance sampling; exact and point-estimate LOO have none.
         pareto_k = getattr(loos[name], "pareto_k", None)
-        k = float(np.max(pareto_k)) if pareto_k is not None else np.nan
+        sampled = methods[name].startswith("PSIS")
+        k = float(np.max(pareto_k)) if sampled and pareto_k is not None else np.nan
         max_k.append(k)
         warn.append(bool(k > loos[name].good_k) if np.isfinite(k) else False)
     table["max_pareto_k"] = max_k

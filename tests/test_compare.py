@@ -172,3 +172,12 @@ def test_package_compare_stays_the_function_after_submodule_import():
     compare_module = importlib.import_module("problogreg.compare")
     assert problogreg.compare is compare_module.compare
     assert problogreg.agreement is compare_module.agreement
+
+
+def test_pareto_k_is_reported_only_for_importance_sampling():
+    from problogreg import NaiveBayes
+
+    X, y = simulate(2, n=60)
+    table = compare({"map": MAPLogisticRegression().fit(X, y), "nb": NaiveBayes().fit(X, y)}, X, y)
+    assert table["max_pareto_k"].isna().all()
+    assert set(table["loo_method"]) == {"exact LOO", "approximate LOO of the point estimate"}

@@ -103,3 +103,20 @@ def test_markdown_table_rounds_and_keeps_the_index():
         "| m1 | 1.23 | x |",
         "| m2 |  | y |",
     ]
+
+
+@pytest.mark.slow
+def test_study_on_a_csv_with_a_categorical_column_and_three_classes(tmp_path):
+    from problogreg import datasets
+
+    X, y = datasets.load("three_class", n_samples=150, random_state=2)
+    frame = X.assign(site=np.where(X["x1"] > 0, "east", "west"), species=y.map(str) + "-type")
+    frame.to_csv(tmp_path / "field.csv", index=False)
+    result = run_study("--csv", "field.csv", "--target", "species", "--out", "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    coefficients = pd.read_csv(tmp_path / "out" / "map_coefficients.csv", index_col=[0, 1])
+    # Symmetric multiclass (default prior): every class has a row, the one-hot column too.
+    assert set(coefficients.index.get_level_values("class")) == {"0-type", "1-type", "2-type"}
+    assert "site_west" in set(coefficients.index.get_level_values("term"))
+    comparison = pd.read_csv(tmp_path / "out" / "comparison.csv", index_col=0)
+    assert set(comparison.index) == MODELS

@@ -25,6 +25,7 @@ from scipy import linalg, stats
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from ._validation import (
     FitData,
@@ -450,8 +451,6 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
         DataFrame indexed by (class, term); the reference class of a
         reference-parametrised model is omitted (its parameters are fixed at 0).
         """
-        from sklearn.utils.validation import check_is_fitted
-
         check_is_fitted(self)
         if not 0 < ci_prob < 1:
             raise ValueError(f"ci_prob must be in (0, 1); got {ci_prob!r}.")

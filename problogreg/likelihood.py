@@ -82,7 +82,8 @@ def weighted_gram(X: np.ndarray, weights: np.ndarray, *, intercept: bool = False
     gram = np.triu(upper) + np.triu(upper, 1).T
     if not intercept:
         return gram
-    # One product over all rows: small per-block BLAS calls stall on a busy machine.
+    # One product over all rows, not one per block: with two BLAS threads a small
+    # product between the syrk calls stalled each block by milliseconds.
     cross = weights @ X
     return np.block([[np.sum(weights), cross], [cross[:, None], gram]])
 
@@ -111,6 +112,44 @@ def log_proba_from_logits(logits: np.ndarray, axis: int = 1) -> np.ndarray:
     return shifted
 
 
+def _log_softmax(log_proba: np.ndarray, buffers: _Buffers) -> None:
+    """Turn class-major logits (K, n) into log-probabilities, and fill ``buffers.proba``.
+
+    As :func:`log_proba_from_logits`: the top class is left out of the sum,
+    which goes through log1p.
+    """
+    n = log_proba.shape[1]
+    top = np.argmax(log_proba, axis=0) * n + np.arange(n)
+    np.max(log_proba, axis=0, out=buffers.column)
+    log_proba -= buffers.column
+    proba = np.exp(log_proba, out=buffers.proba)
+    proba.ravel()[top] = 0.0
+    others = np.sum(proba, axis=0, out=buffers.column)
+    proba.ravel()[top] = 1.0
+    log_proba -= np.log1p(others, out=buffers.log_total)
+    others += 1.0
+    proba /= others
+
+
+def _log_sigmoid_pair(log_proba: np.ndarray, buffers: _Buffers) -> None:
+    r"""The two-class case of :func:`_log_softmax`, on vectors of length n.
+
+    With logits :math:`(0, \eta)`: :math:`\log p_0 = \min(-\eta, 0) - \log(1 +
+    e^{-|\eta|})` and :math:`\log p_1 = \min(\eta, 0) - \log(1 + e^{-|\eta|})`, each
+    computed directly, so the likelier class keeps full relative precision
+    (:math:`\log p_1 = -4.2 \times 10^{-18}` at :math:`\eta = 40`, not 0).
+    """
+    eta = log_proba[1]
+    tail = np.abs(eta, out=buffers.column)
+    np.negative(tail, out=tail)
+    np.exp(tail, out=tail)
+    log_total = np.log1p(tail, out=buffers.log_total)
+    np.negative(eta, out=log_proba[0])
+    np.minimum(log_proba, 0.0, out=log_proba)
+    log_proba -= log_total
+    np.exp(log_proba, out=buffers.proba)
+
+
 class _Buffers:
     """Per-sample scratch arrays, class-major (K, n), reused by every evaluation.
 
@@ -125,6 +164,15 @@ class _Buffers:
         self.column = np.empty(n_samples)
         self.log_total = np.empty(n_samples)
         self.curvature = np.empty(n_samples)
+
+
+@dataclass(frozen=True)
+class RowSubsample:
+    """A subset of the samples for a Hessian estimate: their indices, rows of X, and n / |R|."""
+
+    index: np.ndarray
+    X: np.ndarray
+    scale: float
 
 
 @dataclass
@@ -206,19 +254,10 @@ class SoftmaxLikelihood:
         buffers = self._buffers
         self._last = None  # its arrays are overwritten now
         log_proba = self._logits_by_class(theta, self.X, out=buffers.log_proba)
-        # Log-softmax in place, as in log_proba_from_logits: the top class is
-        # left out of the sum, which goes through log1p.
-        n = log_proba.shape[1]
-        top = np.argmax(log_proba, axis=0) * n + np.arange(n)
-        np.max(log_proba, axis=0, out=buffers.column)
-        log_proba -= buffers.column
-        proba = np.exp(log_proba, out=buffers.proba)
-        proba.ravel()[top] = 0.0
-        others = np.sum(proba, axis=0, out=buffers.column)
-        proba.ravel()[top] = 1.0
-        log_proba -= np.log1p(others, out=buffers.log_total)
-        others += 1.0
-        proba /= others
+        if self.n_classes == 2:
+            _log_sigmoid_pair(log_proba, buffers)
+        else:
+            _log_softmax(log_proba, buffers)
         loss = -float(np.vdot(self._observed_weight, log_proba))
         self._last = _Evaluation(np.array(theta, copy=True), log_proba, buffers.proba, loss)
         return self._last
@@ -242,10 +281,12 @@ class SoftmaxLikelihood:
         state = self._evaluate(theta)
         if state.gradient is None:
             # r_ik = s_i (p_ik - [y_i = k]), class-major, over the free classes.
-            residual = np.multiply(state.proba, self.sample_weight, out=self._buffers.residual)
-            residual -= self._observed_weight
-            free = residual[1:] if self.reference else residual
-            state.gradient = self.pack(free.sum(axis=1), free @ self.X)
+            first = 1 if self.reference else 0
+            residual = np.multiply(
+                state.proba[first:], self.sample_weight, out=self._buffers.residual[first:]
+            )
+            residual -= self._observed_weight[first:]
+            state.gradient = self.pack(residual.sum(axis=1), residual @ self.X)
         return state.loss, state.gradient.copy()
 
     def loss_gradient_hessian(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -253,8 +294,18 @@ class SoftmaxLikelihood:
         loss, gradient = self.loss_gradient(theta)
         return loss, gradient, self.hessian(theta)
 
-    def hessian(self, theta: np.ndarray) -> np.ndarray:
+    def row_subsample(self, n_rows: int, seed: int = 0) -> RowSubsample:
+        """A uniform random subset of ``n_rows`` samples, for :meth:`hessian` (``rows=``)."""
+        n = len(self.y)
+        index = np.sort(np.random.default_rng(seed).choice(n, size=n_rows, replace=False))
+        return RowSubsample(index=index, X=self.X[index], scale=n / n_rows)
+
+    def hessian(self, theta: np.ndarray, rows: RowSubsample | None = None) -> np.ndarray:
         r"""Dense Hessian (n_params, n_params); block (k, l) is the Gram of [1, X] under c_kl.
+
+        With ``rows``, the unbiased estimate from a random subset R of the
+        samples, :math:`\tfrac{n}{|R|} \sum_{i \in R} c_{kl,i}\, a_i a_i^\top`
+        (:math:`a_i = (1, x_i)`), at :math:`|R|/n` of the cost.
 
         In the symmetric model :math:`\sum_l c_{kl,i} = s_i p_{ik}(1 - \sum_l p_{il}) = 0`,
         so the blocks of one row of classes sum to zero: the row and column of
@@ -265,33 +316,37 @@ class SoftmaxLikelihood:
         """
         proba = self._evaluate(theta).proba
         p = proba[1:] if self.reference else proba
-        m, d, s = self.n_rows, self.n_features, self.sample_weight
+        X, s = self.X, self.sample_weight
+        if rows is not None:
+            X, s, p = rows.X, rows.scale * s[rows.index], p[:, rows.index]
+        m, d = self.n_rows, self.n_features
         derived = None if self.reference else int(np.argmax(p @ s))
         computed = [k for k in range(m) if k != derived]
         # Parameter indices of row k: its intercept, then its d coefficients.
-        rows = [np.r_[k, m + k * d : m + (k + 1) * d] for k in range(m)]
+        indices = [np.r_[k, m + k * d : m + (k + 1) * d] for k in range(m)]
         hessian = np.empty((self.n_params, self.n_params))
+        curvature = self._buffers.curvature[: len(s)]
         for i, row in enumerate(computed):
             for col in computed[i:]:
-                curvature = np.multiply(s, p[row], out=self._buffers.curvature)
+                np.multiply(s, p[row], out=curvature)
                 if row == col:
                     curvature *= 1.0 - p[row]
-                    block = weighted_gram(self.X, curvature, intercept=True)
+                    block = weighted_gram(X, curvature, intercept=True)
                 else:
                     # c_kl = -s p_k p_l <= 0: the Gram of its magnitude, negated.
                     curvature *= p[col]
-                    block = -weighted_gram(self.X, curvature, intercept=True)
-                hessian[np.ix_(rows[row], rows[col])] = block
-                hessian[np.ix_(rows[col], rows[row])] = block.T
+                    block = -weighted_gram(X, curvature, intercept=True)
+                hessian[np.ix_(indices[row], indices[col])] = block
+                hessian[np.ix_(indices[col], indices[row])] = block.T
         if derived is not None:
             corner = np.zeros((d + 1, d + 1))
             for row in computed:
-                block = -sum(hessian[np.ix_(rows[row], rows[col])] for col in computed)
-                hessian[np.ix_(rows[row], rows[derived])] = block
-                hessian[np.ix_(rows[derived], rows[row])] = block.T
+                block = -sum(hessian[np.ix_(indices[row], indices[col])] for col in computed)
+                hessian[np.ix_(indices[row], indices[derived])] = block
+                hessian[np.ix_(indices[derived], indices[row])] = block.T
                 corner -= block
             # Symmetric up to the order of summation; make it exactly so.
-            hessian[np.ix_(rows[derived], rows[derived])] = 0.5 * (corner + corner.T)
+            hessian[np.ix_(indices[derived], indices[derived])] = 0.5 * (corner + corner.T)
         return hessian
 
     def hessian_vector_product(self, theta: np.ndarray):

@@ -123,8 +123,11 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
     solver : {"auto", "newton", "lbfgs"}, default="auto"
         "newton": damped Newton with Cholesky steps. "lbfgs": Hessian-free
         (then ``hessian_`` is None). "auto": Newton, with an L-BFGS warm start
-        for multiclass, and L-BFGS alone when the dense Hessian would not fit
-        in memory.
+        for multiclass; for two classes with at least 512 samples per
+        parameter, the first Newton steps use the Hessian of a random eighth
+        of the samples (the last steps, the convergence test and ``hessian_``
+        use all of them; see :mod:`problogreg.newton`); L-BFGS alone when the
+        dense Hessian would not fit in memory.
     tol : float, default=1e-8
         Convergence tolerance on the gradient and the Newton decrement,
         relative to the total sample weight.
@@ -140,6 +143,8 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
         free parameters, intercepts first (for the symmetric model with a flat
         intercept prior the free intercepts are K-1 orthonormal contrasts).
     n_iter_ : int
+        Solver iterations: Newton steps, with or without a subsampled Hessian,
+        plus L-BFGS iterations when it ran.
     converged_ : bool
     log_likelihood_ : float
         Weighted log-likelihood at the optimum.

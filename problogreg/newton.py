@@ -27,12 +27,26 @@ Two more solvers share the result type:
 
 * ``"lbfgs"`` -- Hessian-free L-BFGS (scipy), used when the dense Hessian
   would exceed :data:`DENSE_HESSIAN_MAX_BYTES`.  ``hessian`` is then None.
-* ``"auto"`` -- Newton, except (a) the memory guard above, and (b) multiclass
+* ``"auto"`` -- Newton, except (a) the memory guard above, (b) multiclass
   problems, where one Hessian costs K(K-1)/2 weighted Gram matrices and a
   gradient costs two passes over X: L-BFGS brings the iterate near the
   optimum with cheap gradient steps and Newton finishes, so only two or
   three Hessians are formed (the last one is needed anyway, for standard
-  errors and the Laplace posterior).
+  errors and the Laplace posterior); and (c) binary problems with many
+  samples per parameter, where the first Newton steps use the Hessian of a
+  fixed random eighth R of the samples,
+  :math:`\hat H = \tfrac{n}{|R|}\sum_{i \in R} c_i a_i a_i^\top` plus the prior
+  precision. It is positive definite, so :math:`-\hat H^{-1} g` is a descent
+  direction and the line search keeps every step safe; far from the optimum
+  it moves almost as far as the exact step, at an eighth of the cost; near
+  the optimum it converges linearly, at a rate set by the relative error of
+  :math:`\hat H` (about :math:`\sqrt{p/|R|}`). Exact Newton takes over when one
+  exact step will reach ``tol`` (decrement and max |gradient| below
+  :math:`0.1\sqrt{\mathrm{tol}}\,S`), when a step stalls, or when
+  :math:`\hat H` is singular. The convergence test and the returned Hessian
+  always use all the samples, so the answer is the one exact Newton gives;
+  only the path is cheaper (two full Hessians instead of about six at
+  n=2e5, d=50).
 """
 
 from __future__ import annotations
@@ -60,6 +74,15 @@ MAX_BACKTRACKS = 40
 SINGULAR_PIVOT_RATIO = 1e-12
 #: L-BFGS warm start stops at this multiple of the final gradient tolerance.
 WARM_START_LOOSENESS = 1e4
+#: Subsampled Hessians (``solver="auto"``, one row of parameters): the subset's share of
+#: the samples, and the fewest subset rows per parameter for which it is used.
+SUBSAMPLE_FRACTION = 1 / 8
+SUBSAMPLE_MIN_ROWS_PER_PARAM = 64
+#: Exact Newton takes over when the decrement and max |gradient| fall to this times
+#: sqrt(tol) S (from there one exact step reaches tol: Newton squares both), or when
+#: a subsampled step shrinks the decrement by less than SUBSAMPLE_MIN_PROGRESS.
+SUBSAMPLE_EXIT = 0.1
+SUBSAMPLE_MIN_PROGRESS = 0.25
 
 
 class SingularHessianError(np.linalg.LinAlgError):
@@ -134,12 +157,16 @@ class NewtonSolver:
     tol : float
         Relative tolerance (see the module docstring).
     max_iter : int
+    subsample : RowSubsample or None
+        When given, the first steps use the Hessian estimated from these rows
+        (see the module docstring); the last ones, and the returned Hessian, are exact.
     """
 
-    def __init__(self, objective, tol: float, max_iter: int):
+    def __init__(self, objective, tol: float, max_iter: int, subsample=None):
         self.objective = objective
         self.tol = tol
         self.max_iter = max_iter
+        self.subsample = subsample
         self.scale = tolerance_unit(objective)
 
     # 1. setup
@@ -147,18 +174,41 @@ class NewtonSolver:
         self.params = np.array(start, dtype=np.float64)
         self.value, self.gradient = self.objective.value_gradient(self.params)
         self.n_iter = 0
+        self.last_decrement = np.inf
+        near = np.max(np.abs(self.gradient)) <= self.subsample_exit_level()
+        self.rows = None if near else self.subsample
 
     # 2. gradient and Hessian (the gradient is carried over from the line search)
     def update_hessian(self) -> None:
-        self.hessian = self.objective.hessian(self.params)
+        self.hessian = self.objective.hessian(self.params, self.rows)
         self.cholesky = cholesky_or_explain(self.hessian)
+
+    def newton_decrement(self) -> float:
+        r""":math:`\tfrac12 g^\top H^{-1} g`, the predicted decrease of a full Newton step."""
+        solved = linalg.cho_solve((self.cholesky, True), self.gradient, check_finite=False)
+        return 0.5 * float(self.gradient @ solved)
 
     # 3. convergence check
     def check_convergence(self) -> bool:
         if np.max(np.abs(self.gradient)) > self.tol * self.scale:
             return False
-        solved = linalg.cho_solve((self.cholesky, True), self.gradient, check_finite=False)
-        return 0.5 * float(self.gradient @ solved) <= self.tol * self.scale
+        return self.newton_decrement() <= self.tol * self.scale
+
+    def subsample_exit_level(self) -> float:
+        return SUBSAMPLE_EXIT * np.sqrt(self.tol) * self.scale
+
+    def subsample_phase_over(self) -> bool:
+        """After a subsampled step: will one exact step finish, or has progress stalled?
+
+        The decrement is measured at the new gradient with the subsample's Hessian
+        of the step just taken, so deciding forms no Hessian.
+        """
+        decrement = self.newton_decrement()
+        stalled = decrement > SUBSAMPLE_MIN_PROGRESS * self.last_decrement
+        self.last_decrement = decrement
+        return stalled or max(decrement, np.max(np.abs(self.gradient))) <= (
+            self.subsample_exit_level()
+        )
 
     # 4. inner solve
     def newton_direction(self) -> np.ndarray:
@@ -195,15 +245,30 @@ class NewtonSolver:
         self.setup(start)
         converged = False
         while True:
-            self.update_hessian()
-            if self.check_convergence():
+            try:
+                self.update_hessian()
+            except SingularHessianError:
+                if self.rows is None:
+                    raise
+                # The subset can miss what identifies a direction; all rows may not.
+                self.rows = None
+                continue
+            if self.rows is None and self.check_convergence():
                 converged = True
                 break
             if self.n_iter >= self.max_iter:
                 break
             self.n_iter += 1
             if not self.line_search(self.newton_direction()):
-                break
+                if self.rows is None:
+                    break
+                self.rows = None
+            elif self.rows is not None and self.subsample_phase_over():
+                self.rows = None
+        if self.rows is not None:
+            # max_iter ran out on a subsample's Hessian: return the exact one.
+            self.rows = None
+            self.update_hessian()
         return SolverResult(
             params=self.params,
             value=self.value,
@@ -289,12 +354,23 @@ def _minimize(objective, start, solver, tol, max_iter) -> SolverResult:
             converged=bool(np.max(np.abs(result.jac)) <= tol * tolerance_unit(objective)),
         )
     n_iter = 0
+    subsample = None
     if solver == "auto" and objective.likelihood.n_rows > 1:
         warm = lbfgs(objective, start, tol * WARM_START_LOOSENESS, max_iter)
         start, n_iter = warm.x, int(warm.nit)
-    result = NewtonSolver(objective, tol, max_iter).solve(start)
+    elif solver == "auto":
+        subsample = hessian_subsample(objective.likelihood, n_params)
+    result = NewtonSolver(objective, tol, max_iter, subsample).solve(start)
     result.n_iter += n_iter
     return result
+
+
+def hessian_subsample(likelihood, n_params: int):
+    """The rows for subsampled Hessians, or None when too few samples to spare."""
+    n_rows = int(SUBSAMPLE_FRACTION * len(likelihood.y))
+    if n_rows < SUBSAMPLE_MIN_ROWS_PER_PARAM * n_params:
+        return None
+    return likelihood.row_subsample(n_rows)
 
 
 def warn_not_converged(n_iter: int, tol: float) -> None:

@@ -108,8 +108,10 @@ class PosteriorObjective:
         loss, gradient = self.likelihood.loss_gradient(self.to_likelihood(phi))
         return loss + self.penalty(phi), self._pull_gradient(gradient) + self.precision * phi
 
-    def hessian(self, phi: np.ndarray) -> np.ndarray:
-        hessian = self._pull_hessian(self.likelihood.hessian(self.to_likelihood(phi)))
+    def hessian(self, phi: np.ndarray, rows=None) -> np.ndarray:
+        """Hessian of f; with ``rows`` (a :class:`~problogreg.likelihood.RowSubsample`)
+        the likelihood part is estimated from those samples."""
+        hessian = self._pull_hessian(self.likelihood.hessian(self.to_likelihood(phi), rows))
         hessian[np.diag_indices_from(hessian)] += self.precision
         return hessian
 

@@ -5,6 +5,7 @@ softmax loop, gradients and Hessians by central finite differences, Gram matrice
 a plain matrix product with ``diag(w)``.
 """
 
+import decimal
 import warnings
 
 import numpy as np
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
-from problogreg.likelihood import SoftmaxLikelihood, weighted_gram
+from problogreg.likelihood import RowSubsample, SoftmaxLikelihood, weighted_gram
 from problogreg.objective import PosteriorObjective, helmert_basis
 from problogreg.priors import ResolvedPrior
 
@@ -114,6 +115,42 @@ def test_hessian_vector_product_matches_dense(problem):
     for _ in range(3):
         v = rng.normal(size=likelihood.n_params)
         assert_allclose(product(v), hessian @ v, rtol=1e-10, atol=1e-10)
+
+
+def test_subsampled_hessian_is_the_subsets_hessian_with_scaled_weights(problem):
+    """Independent reference: a likelihood built on the subset's rows, weights times n / |R|."""
+    likelihood, theta = problem
+    n = len(likelihood.y)
+    rows = likelihood.row_subsample(n // 2, seed=3)
+    assert len(np.unique(rows.index)) == n // 2 and rows.scale == n / (n // 2)
+    on_subset = SoftmaxLikelihood(
+        likelihood.X[rows.index],
+        likelihood.y[rows.index],
+        likelihood.sample_weight[rows.index] * rows.scale,
+        likelihood.n_classes,
+        likelihood.reference,
+    )
+    expected = on_subset.hessian(theta)
+    assert_allclose(likelihood.hessian(theta, rows), expected, rtol=1e-12, atol=1e-12)
+    every_row = RowSubsample(index=np.arange(n), X=likelihood.X, scale=1.0)
+    assert_allclose(likelihood.hessian(theta, every_row), likelihood.hessian(theta), rtol=1e-13)
+
+
+def exact_log_sigmoid(eta: float) -> float:
+    """log(1 / (1 + e^-eta)) in 400-digit decimal arithmetic (e^-700 needs over 300)."""
+    with decimal.localcontext() as context:
+        context.prec = 400
+        return float(-(1 + decimal.Decimal(-eta).exp()).ln())
+
+
+@pytest.mark.parametrize("eta", [-800.0, -40.0, -5.0, -1e-10, 0.0, 3.0, 40.0, 700.0])
+def test_binary_log_probabilities_have_full_relative_precision(eta):
+    likelihood = SoftmaxLikelihood(np.ones((1, 1)), np.zeros(1, dtype=int), np.ones(1), 2, True)
+    log_p = likelihood.log_proba(np.array([0.0, eta]))[0]
+    expected = [exact_log_sigmoid(-eta), exact_log_sigmoid(eta)]
+    assert_allclose(log_p, expected, rtol=4 * np.finfo(float).eps, atol=0)
+    proba = likelihood._evaluate(np.array([0.0, eta])).proba[:, 0]
+    assert_allclose(proba, np.exp(expected), rtol=1e-13, atol=0)
 
 
 def test_pointwise_log_likelihood_sums_to_weighted_loss(problem):

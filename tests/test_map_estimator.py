@@ -17,7 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from problogreg import newton
-from problogreg.likelihood import SoftmaxLikelihood
+from problogreg.likelihood import RowSubsample, SoftmaxLikelihood
 from problogreg.map import MAPLogisticRegression
 
 
@@ -285,6 +285,108 @@ def test_convergence_warning_when_max_iter_is_too_small(multiclass):
         warnings.simplefilter("error", ConvergenceWarning)
         model = MAPLogisticRegression(solver="newton").fit(X, y)
     assert model.converged_ and 1 < model.n_iter_ < 20
+
+
+#: Two solver paths agree to about tol in the coefficients; compare them at a tight tol.
+TIGHT_TOL = 1e-12
+
+
+def large_binary(n=4000, d=3, seed=11, rare_rows=0):
+    """Enough rows per parameter (>= 512) for the default solver to subsample Hessians.
+
+    ``rare_rows`` > 0 adds a 0/1 feature that is 1 on that many rows, with both labels there.
+    """
+    X, y = make_data(n=n, d=d, n_classes=2, seed=seed)
+    if rare_rows:
+        rare = np.zeros(n)
+        rare[:rare_rows] = 1.0
+        y[:rare_rows] = np.arange(rare_rows) % 2
+        X = np.column_stack([X, rare])
+    return X, y
+
+
+@pytest.fixture
+def hessian_calls(monkeypatch):
+    """Record, for every Hessian the likelihood forms, whether it was subsampled."""
+    calls = []
+    exact_hessian = SoftmaxLikelihood.hessian
+
+    def recording_hessian(self, theta, rows=None):
+        calls.append(rows is not None)
+        return exact_hessian(self, theta, rows)
+
+    monkeypatch.setattr(SoftmaxLikelihood, "hessian", recording_hessian)
+    return calls
+
+
+@pytest.mark.parametrize("prior_scale", [2.5, None])
+def test_subsampled_start_gives_the_exact_newton_answer(hessian_calls, prior_scale):
+    X, y = large_binary()
+    weights = np.random.default_rng(0).uniform(0.2, 5.0, size=len(y))
+    auto = MAPLogisticRegression(prior_scale=prior_scale, tol=TIGHT_TOL)
+    auto.fit(X, y, sample_weight=weights)
+    subsampled, exact = sum(hessian_calls), hessian_calls.count(False)
+    assert subsampled >= 2 and exact <= 3
+    hessian_calls.clear()
+    exact_newton = MAPLogisticRegression(prior_scale=prior_scale, solver="newton", tol=TIGHT_TOL)
+    exact_newton.fit(X, y, sample_weight=weights)
+    assert not any(hessian_calls)
+    assert auto.converged_
+    assert_allclose(auto.coef_, exact_newton.coef_, rtol=1e-9)
+    assert_allclose(auto.intercept_, exact_newton.intercept_, rtol=1e-9)
+    # hessian_ is the exact Hessian at the optimum, not a subsample's.
+    assert_allclose(auto.hessian_, exact_newton.hessian_, rtol=1e-8)
+    assert_allclose(auto.summary()["std_error"], exact_newton.summary()["std_error"], rtol=1e-8)
+
+
+def test_no_subsampling_without_enough_rows_per_parameter(hessian_calls):
+    X, y = large_binary(n=511 * 4)  # 4 parameters: one row short of 512 each
+    MAPLogisticRegression().fit(X, y)
+    assert hessian_calls and not any(hessian_calls)
+
+
+def test_singular_subsample_hessian_falls_back_to_all_rows(monkeypatch, hessian_calls):
+    """A rare feature the subset never sees leaves its Hessian singular under a flat prior."""
+    X, y = large_binary(rare_rows=40)
+    assert np.all(X[40:, -1] == 0)
+
+    def subset_without_the_rare_rows(likelihood, n_params):
+        index = np.arange(40, 40 + newton.SUBSAMPLE_MIN_ROWS_PER_PARAM * n_params)
+        return RowSubsample(index=index, X=likelihood.X[index], scale=len(y) / len(index))
+
+    monkeypatch.setattr(newton, "hessian_subsample", subset_without_the_rare_rows)
+    auto = MAPLogisticRegression(prior_scale=None, tol=TIGHT_TOL).fit(X, y)
+    assert hessian_calls[0] and not any(hessian_calls[1:])  # one failed attempt, then exact
+    exact_newton = MAPLogisticRegression(prior_scale=None, solver="newton", tol=TIGHT_TOL)
+    exact_newton.fit(X, y)
+    assert auto.converged_
+    assert_allclose(auto.coef_, exact_newton.coef_, rtol=1e-9)
+
+
+def test_unrepresentative_subsample_still_reaches_the_optimum(monkeypatch, hessian_calls):
+    """A subset of one class only gives poor steps: exact Newton takes over and finishes."""
+    X, y = large_binary()
+    first_class = np.flatnonzero(y == 0)[:300]
+
+    def one_class_subset(likelihood, n_params):
+        return RowSubsample(
+            index=first_class, X=likelihood.X[first_class], scale=len(y) / len(first_class)
+        )
+
+    monkeypatch.setattr(newton, "hessian_subsample", one_class_subset)
+    auto = MAPLogisticRegression(tol=TIGHT_TOL).fit(X, y)
+    exact_newton = MAPLogisticRegression(solver="newton", tol=TIGHT_TOL).fit(X, y)
+    assert auto.converged_ and hessian_calls[0] and not hessian_calls[-1]
+    assert_allclose(auto.coef_, exact_newton.coef_, rtol=1e-9)
+
+
+def test_convergence_warning_during_the_subsampled_steps(hessian_calls):
+    X, y = large_binary()
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        model = MAPLogisticRegression(max_iter=2).fit(X, y)
+    # Both steps were subsampled ones; the returned Hessian is exact.
+    assert hessian_calls == [True, True, True, False]
+    assert not model.converged_ and model.n_iter_ == 2
 
 
 # -- invariances -----------------------------------------------------------------------

@@ -204,3 +204,23 @@ def test_summary_interval_uses_normal_quantile(spector):
         assert table.attrs["ci_prob"] == prob
     assert isinstance(table.index, pd.MultiIndex)
     assert table.index.names == ["class", "term"]
+
+
+def test_large_weighted_binary_fit_agrees_with_sklearn():
+    """n = 4000 >= 512 parameters' worth: the default solver starts on subsampled Hessians.
+
+    Rows sorted by class and weights spanning two orders of magnitude make a
+    uniform subset as unrepresentative as they come.
+    """
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(4000, 4)) * [1.0, 3.0, 0.3, 1.0]
+    logit = -0.5 + X @ np.array([1.5, -0.4, 2.0, 0.0])
+    y = (rng.uniform(size=len(X)) < 1 / (1 + np.exp(-logit))).astype(int)
+    order = np.argsort(y, kind="stable")
+    X, y = X[order], y[order]
+    weights = np.exp(rng.uniform(np.log(0.1), np.log(10.0), size=len(y)))
+    ref = sklearn_reference(X, y, 0.5, sample_weight=weights)
+    ours = map_equivalent(0.5).fit(X, y, sample_weight=weights)
+    assert_allclose(ours.coef_, ref.coef_, rtol=0, atol=1e-6)
+    assert_allclose(ours.intercept_, ref.intercept_, rtol=0, atol=1e-6)
+    assert_allclose(ours.predict_proba(X), ref.predict_proba(X), rtol=0, atol=1e-6)

@@ -208,3 +208,21 @@ def test_overlapping_data_too_large_for_the_lp_fit_quietly(monkeypatch):
 def test_message_tells_complete_from_quasi_complete_separation(X, y, wording):
     with pytest.raises(SeparationError, match=wording):
         MAPLogisticRegression(prior_scale=None, intercept_prior_scale=None).fit(X, y)
+
+
+@pytest.mark.parametrize("overlap", [0, 3])
+def test_separation_is_found_when_the_first_steps_are_subsampled(overlap):
+    """5000 rows, 4 parameters: the default solver starts on subsampled Hessians."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(5000, 3))
+    y = (X[:, 0] > 0).astype(int)
+    if not overlap:
+        assert "completely separable" in separation_message(X, y)
+        return
+    # A few samples on the wrong side: the MLE is finite, large, and the same as exact Newton's.
+    wrong_side = np.argsort(np.abs(X[:, 0]))[-overlap:]
+    y[wrong_side] = 1 - y[wrong_side]
+    auto = MAPLogisticRegression(**FLAT, tol=1e-12).fit(X, y)
+    exact = MAPLogisticRegression(**FLAT, solver="newton", tol=1e-12).fit(X, y)
+    assert auto.converged_ and auto.coef_[0, 0] > 5
+    np.testing.assert_allclose(auto.coef_, exact.coef_, rtol=1e-8)

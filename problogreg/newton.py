@@ -74,7 +74,7 @@ MAX_BACKTRACKS = 40
 SINGULAR_PIVOT_RATIO = 1e-12
 #: L-BFGS warm start stops at this multiple of the final gradient tolerance.
 WARM_START_LOOSENESS = 1e4
-#: Subsampled Hessians (``solver="auto"``, one row of parameters): the subset's share of
+#: Subsampled Hessians (``solver="auto"``, two classes): the subset's share of
 #: the samples, and the fewest subset rows per parameter for which it is used.
 SUBSAMPLE_FRACTION = 1 / 8
 SUBSAMPLE_MIN_ROWS_PER_PARAM = 64

@@ -168,11 +168,12 @@ class _Buffers:
 
 @dataclass(frozen=True)
 class RowSubsample:
-    """A subset of the samples for a Hessian estimate: their indices, rows of X, and n / |R|."""
+    """A subset R of the samples for a Hessian estimate: their indices, their rows of X,
+    and their weights times n / |R|."""
 
     index: np.ndarray
     X: np.ndarray
-    scale: float
+    sample_weight: np.ndarray
 
 
 @dataclass
@@ -294,11 +295,10 @@ class SoftmaxLikelihood:
         loss, gradient = self.loss_gradient(theta)
         return loss, gradient, self.hessian(theta)
 
-    def row_subsample(self, n_rows: int, seed: int = 0) -> RowSubsample:
-        """A uniform random subset of ``n_rows`` samples, for :meth:`hessian` (``rows=``)."""
-        n = len(self.y)
-        index = np.sort(np.random.default_rng(seed).choice(n, size=n_rows, replace=False))
-        return RowSubsample(index=index, X=self.X[index], scale=n / n_rows)
+    def row_subsample(self, index: np.ndarray) -> RowSubsample:
+        """The samples ``index`` (a random subset), for :meth:`hessian` (``rows=``)."""
+        scale = len(self.y) / len(index)
+        return RowSubsample(index, self.X[index], scale * self.sample_weight[index])
 
     def hessian(self, theta: np.ndarray, rows: RowSubsample | None = None) -> np.ndarray:
         r"""Dense Hessian (n_params, n_params); block (k, l) is the Gram of [1, X] under c_kl.
@@ -318,7 +318,7 @@ class SoftmaxLikelihood:
         p = proba[1:] if self.reference else proba
         X, s = self.X, self.sample_weight
         if rows is not None:
-            X, s, p = rows.X, rows.scale * s[rows.index], p[:, rows.index]
+            X, s, p = rows.X, rows.sample_weight, p[:, rows.index]
         m, d = self.n_rows, self.n_features
         derived = None if self.reference else int(np.argmax(p @ s))
         computed = [k for k in range(m) if k != derived]

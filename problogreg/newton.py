@@ -367,10 +367,13 @@ def _minimize(objective, start, solver, tol, max_iter) -> SolverResult:
 
 def hessian_subsample(likelihood, n_params: int):
     """The rows for subsampled Hessians, or None when too few samples to spare."""
-    n_rows = int(SUBSAMPLE_FRACTION * len(likelihood.y))
+    n = len(likelihood.y)
+    n_rows = int(SUBSAMPLE_FRACTION * n)
     if n_rows < SUBSAMPLE_MIN_ROWS_PER_PARAM * n_params:
         return None
-    return likelihood.row_subsample(n_rows)
+    # A fixed seed: the same data always takes the same path (and gives the same fit).
+    index = np.random.default_rng(0).choice(n, size=n_rows, replace=False)
+    return likelihood.row_subsample(np.sort(index))
 
 
 def warn_not_converged(n_iter: int, tol: float) -> None:

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
-from problogreg.likelihood import RowSubsample, SoftmaxLikelihood, weighted_gram
+from problogreg.likelihood import SoftmaxLikelihood, weighted_gram
 from problogreg.objective import PosteriorObjective, helmert_basis
 from problogreg.priors import ResolvedPrior
 
@@ -121,18 +121,20 @@ def test_subsampled_hessian_is_the_subsets_hessian_with_scaled_weights(problem):
     """Independent reference: a likelihood built on the subset's rows, weights times n / |R|."""
     likelihood, theta = problem
     n = len(likelihood.y)
-    rows = likelihood.row_subsample(n // 2, seed=3)
-    assert len(np.unique(rows.index)) == n // 2 and rows.scale == n / (n // 2)
+    index = np.sort(np.random.default_rng(3).choice(n, size=n // 2, replace=False))
+    rows = likelihood.row_subsample(index)
+    scaled_weights = likelihood.sample_weight[index] * n / (n // 2)
+    assert_allclose(rows.sample_weight, scaled_weights, rtol=1e-15)
     on_subset = SoftmaxLikelihood(
-        likelihood.X[rows.index],
-        likelihood.y[rows.index],
-        likelihood.sample_weight[rows.index] * rows.scale,
+        likelihood.X[index],
+        likelihood.y[index],
+        scaled_weights,
         likelihood.n_classes,
         likelihood.reference,
     )
     expected = on_subset.hessian(theta)
     assert_allclose(likelihood.hessian(theta, rows), expected, rtol=1e-12, atol=1e-12)
-    every_row = RowSubsample(index=np.arange(n), X=likelihood.X, scale=1.0)
+    every_row = likelihood.row_subsample(np.arange(n))
     assert_allclose(likelihood.hessian(theta, every_row), likelihood.hessian(theta), rtol=1e-13)
 
 

@@ -17,7 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from problogreg import newton
-from problogreg.likelihood import RowSubsample, SoftmaxLikelihood
+from problogreg.likelihood import SoftmaxLikelihood
 from problogreg.map import MAPLogisticRegression
 
 
@@ -351,8 +351,9 @@ def test_singular_subsample_hessian_falls_back_to_all_rows(monkeypatch, hessian_
     assert np.all(X[40:, -1] == 0)
 
     def subset_without_the_rare_rows(likelihood, n_params):
-        index = np.arange(40, 40 + newton.SUBSAMPLE_MIN_ROWS_PER_PARAM * n_params)
-        return RowSubsample(index=index, X=likelihood.X[index], scale=len(y) / len(index))
+        return likelihood.row_subsample(
+            np.arange(40, 40 + newton.SUBSAMPLE_MIN_ROWS_PER_PARAM * n_params)
+        )
 
     monkeypatch.setattr(newton, "hessian_subsample", subset_without_the_rare_rows)
     auto = MAPLogisticRegression(prior_scale=None, tol=TIGHT_TOL).fit(X, y)
@@ -369,9 +370,7 @@ def test_unrepresentative_subsample_still_reaches_the_optimum(monkeypatch, hessi
     first_class = np.flatnonzero(y == 0)[:300]
 
     def one_class_subset(likelihood, n_params):
-        return RowSubsample(
-            index=first_class, X=likelihood.X[first_class], scale=len(y) / len(first_class)
-        )
+        return likelihood.row_subsample(first_class)
 
     monkeypatch.setattr(newton, "hessian_subsample", one_class_subset)
     auto = MAPLogisticRegression(tol=TIGHT_TOL).fit(X, y)

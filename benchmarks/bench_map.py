@@ -56,7 +56,7 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from problogreg import MAPLogisticRegression
-from problogreg.likelihood import weighted_gram
+from problogreg.core.numerics import weighted_gram
 
 #: Largest |coefficient or intercept - reference| for a solver's time to count.
 ACCURACY = 1e-6

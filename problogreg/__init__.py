@@ -4,30 +4,45 @@ One model and one Gaussian prior, with a ladder of inference: the MAP (or MLE)
 by Newton's method, a Laplace posterior, and NUTS in PyMC; plus generative
 comparators and ArviZ-based model comparison.
 
-Names other than the MAP estimator are resolved lazily, so ``import problogreg``
-and the MAP/Laplace path never pay for importing PyMC or ArviZ.
+The layers (see ARCHITECTURE.md): ``core`` (validation, likelihood, priors,
+objective and its parameter layout, Newton solver, separation), ``posterior``
+(the Gaussian posterior, predictions from draws, ArviZ I/O, PSIS-LOO),
+``models`` (MAP, Laplace, NUTS, generative), ``evaluation`` (compare,
+agreement), then plots, datasets, the study and the command line. The NUTS and
+generative estimators are resolved lazily, so ``import problogreg`` and the
+MAP/Laplace path never pay for importing PyMC or ArviZ.
 """
 
 from importlib import import_module
 
-# compare() must be bound eagerly: the submodule of the same name would otherwise
-# replace the function as an attribute of the package once it is imported.
-from .compare import agreement, compare
-from .map import MAPLogisticRegression, SeparationError
+from .core.layout import ParameterLayout
+from .core.result import MAPResult
+from .evaluation.agreement import Agreement, agreement
+from .evaluation.compare import compare
+from .models.laplace import ApproximationCheck, LaplaceLogisticRegression, UndefinedEvidenceError
+from .models.map import MAPLogisticRegression, SeparationError
+from .posterior.gaussian import GaussianPosterior
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "LaplaceLogisticRegression": "laplace",
-    "PyMCLogisticRegression": "bayes",
-    "SharedCovarianceGaussian": "generative",
-    "NaiveBayes": "generative",
+    "PyMCLogisticRegression": "models.nuts",
+    "SamplingWarning": "models.nuts",
+    "SharedCovarianceGaussian": "models.generative",
+    "NaiveBayes": "models.generative",
 }
 _SUBMODULES = {"datasets", "plots"}
 
 __all__ = [
+    "Agreement",
+    "ApproximationCheck",
+    "GaussianPosterior",
+    "LaplaceLogisticRegression",
     "MAPLogisticRegression",
+    "MAPResult",
+    "ParameterLayout",
     "SeparationError",
+    "UndefinedEvidenceError",
     "agreement",
     "compare",
     *_LAZY,

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import datasets
-from .map import MAPLogisticRegression
+from .models.map import MAPLogisticRegression
 
 EXIT_USAGE = 2
 

@@ -12,9 +12,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats
 
-from ._validation import validate_predict_data
-from .compare import encode_labels
-from .likelihood import SoftmaxLikelihood
+from .core.likelihood import SoftmaxLikelihood
+from .core.objective import PosteriorObjective
+from .core.validation import encode_labels, feature_names, validate_scoring_data
+from .posterior.arviz_io import flat_draws, posterior_tree
+from .posterior.gaussian import laplace_posterior
 
 
 def _figure(ax):
@@ -65,7 +67,7 @@ def decision_regions(model, X, y, *, ax=None, resolution: int = 150, prob: float
     if hasattr(X, "columns"):
         grid = _like_frame(X, grid)
     proba = np.asarray(model.predict_proba(grid))
-    codes = encode_labels(model, y)
+    codes = encode_labels(model.classes_, y)
     names = [str(c) for c in model.classes_]
     if proba.shape[1] == 2:
         filled = ax.contourf(
@@ -148,7 +150,7 @@ def calibration(models: Mapping[str, object], X, y, *, n_bins: int = 10, ax=None
     edges = np.linspace(0, 1, n_bins + 1)
     for name, model in models.items():
         proba = np.asarray(model.predict_proba(X))
-        codes = encode_labels(model, y)
+        codes = encode_labels(model.classes_, y)
         if proba.shape[1] == 2:
             predicted, hit = proba[:, 1], codes == 1
         else:
@@ -213,10 +215,10 @@ def coefficient_forest(posteriors: Mapping[str, object], *, feature_scale=None):
     """
     import arviz as az
 
-    from .compare import _posterior_tree
-
+    for post in posteriors.values():
+        flat_draws(posterior_tree(post, 10, 0), "coef")  # a clear error for a model without coef
     coefs = {
-        name: _posterior_tree(post, 2000, 0).posterior["coef"] for name, post in posteriors.items()
+        name: posterior_tree(post, 2000, 0).posterior["coef"] for name, post in posteriors.items()
     }
     n_draws = min(coef.sizes["chain"] * coef.sizes["draw"] for coef in coefs.values())
     trees = {}
@@ -250,18 +252,16 @@ def posterior_overlay(laplace, nuts, *, max_params: int = 12):
     >>> [ax.get_title() for ax in fig.axes]
     ['intercept', 'coef[x1]', 'coef[x2]']
     """
-    from .compare import _flat_draws, _posterior_tree
-
-    tree = _posterior_tree(nuts, 0, None)
+    tree = posterior_tree(nuts)
     draws, names = [], []
     for var in ("intercept", "coef"):
-        values, labels = _flat_draws(tree, var)
+        values, labels = flat_draws(tree, var)
         draws.append(values)
         names += labels
     draws = np.hstack(draws)[:, :max_params]
     names = names[:max_params]
     laplace_tree = laplace.sample_posterior(draws=4000, random_state=0)
-    gaussian = np.hstack([_flat_draws(laplace_tree, v)[0] for v in ("intercept", "coef")])
+    gaussian = np.hstack([flat_draws(laplace_tree, v)[0] for v in ("intercept", "coef")])
     means, sds = gaussian.mean(axis=0)[:max_params], gaussian.std(axis=0)[:max_params]
     cols = min(4, len(names))
     rows = int(np.ceil(len(names) / cols))
@@ -315,14 +315,24 @@ def rank(nuts, *, var_names=("intercept", "coef")):
     return _arviz_figure(az.plot_rank(nuts.idata_, var_names=list(var_names)))
 
 
-def loss_surface(model, X, y, *, feature=0, class_index: int = -1, span: float = 4.0, ax=None):
+def loss_surface(
+    model, X, y, *, feature=0, class_index: int = -1, span: float = 4.0, sample_weight=None, ax=None
+):
     r"""Negative log-posterior along one coefficient, the others fixed at the optimum.
 
-    Plots :math:`f(\theta) = -\sum_i \log p(y_i|x_i,\theta) + \tfrac12\sum_j \theta_j^2/s_j^2`
-    as coefficient ``feature`` of row ``class_index`` moves over
+    Plots :math:`f(\theta) = -\sum_i s_i \log p(y_i|x_i,\theta) + \tfrac12\sum_j
+    \theta_j^2/s_j^2` as coefficient ``feature`` of row ``class_index`` moves over
     ``estimate +- span * std_error`` (or +-span when no standard error exists),
-    with the optimum marked; for a MAP fit with a proper prior the negative
-    log-likelihood alone is drawn too, to show what the prior adds.
+    with the optimum marked; with a proper prior the negative log-likelihood
+    alone is drawn too, to show what the prior adds.
+
+    Parameters
+    ----------
+    model : a fitted MAP or Laplace model (anything with a ``result_``), on (X, y)
+    feature : int or str
+        Column index or name.
+    class_index : int, default=-1
+        Row of coefficients (multiclass): a class of the likelihood's rows.
 
     Examples
     --------
@@ -332,49 +342,52 @@ def loss_surface(model, X, y, *, feature=0, class_index: int = -1, span: float =
     >>> fig.axes[0].get_ylabel()
     'loss'
     """
-    X_arr = validate_predict_data(model, X)
-    codes = encode_labels(model, y)
-    feature_index = (
-        list(model.feature_names_in_).index(feature) if isinstance(feature, str) else int(feature)
-    )
-    reference = model.multiclass_ != "symmetric"
-    rows = slice(1, None) if reference and len(model.classes_) > 2 else slice(None)
-    intercept, coef = model.intercept_[rows], model.coef_[rows]
-    likelihood = SoftmaxLikelihood(
-        X_arr, codes, np.ones(len(codes)), len(model.classes_), reference=reference
-    )
-    row = class_index % coef.shape[0]
-    centre = coef[row, feature_index]
-    index = coef.shape[0] + row * X_arr.shape[1] + feature_index
-    try:
-        half = span * np.sqrt(model._reported_covariance()[index, index])
-    except ValueError:  # no Hessian (L-BFGS fit): a fixed window
+    result = getattr(model, "result_", None)
+    if result is None:
+        raise TypeError(
+            f"loss_surface draws the objective of a logistic model fitted at its mode; "
+            f"{type(model).__name__} has none (no result_). Pass a fitted "
+            "MAPLogisticRegression or LaplaceLogisticRegression."
+        )
+    X_arr, codes, weights = validate_scoring_data(model, X, y, sample_weight)
+    names = feature_names(model)
+    if isinstance(feature, str):
+        if feature not in names:
+            raise ValueError(f"feature {feature!r} is not one of the model's features {names}.")
+        feature_index = names.index(feature)
+    elif -len(names) <= int(feature) < len(names):
+        feature_index = int(feature) % len(names)
+    else:
+        raise ValueError(
+            f"feature={feature} is out of range: the model has {len(names)} features "
+            f"(indices 0..{len(names) - 1}, or a name from {names})."
+        )
+    layout = result.layout
+    row = class_index % layout.n_rows
+    likelihood = SoftmaxLikelihood(X_arr, codes, weights, layout.n_classes, layout.reference)
+    objective = PosteriorObjective(likelihood, result.prior)
+    index = layout.coefficient_index(row, feature_index)
+    centre = result.theta[index]
+    if result.cholesky is None:  # no Hessian (L-BFGS fit): a fixed window
         half = span
+    else:
+        half = span * laplace_posterior(result).marginal_sd(layout.jacobian())[index]
     values = np.linspace(centre - half, centre + half, 201)
-    scale = np.concatenate(
-        [
-            np.full(coef.shape[0], model.intercept_prior_scale_),
-            np.tile(model.prior_scale_, coef.shape[0]),
-        ]
-    )
-    proper = np.isfinite(scale)
-    nll, objective = [], []
+    nll, penalised = [], []
     for value in values:
-        trial = coef.copy()
-        trial[row, feature_index] = value
-        theta = likelihood.pack(intercept, trial)
-        loss = likelihood.loss(theta)
-        nll.append(loss)
-        objective.append(loss + 0.5 * np.sum((theta[proper] / scale[proper]) ** 2))
+        theta = result.theta.copy()
+        theta[index] = value
+        nll.append(likelihood.loss(theta))
+        penalised.append(objective.value(layout.from_likelihood(theta)))
     fig, ax = _figure(ax)
-    ax.plot(values, objective, label="negative log-posterior")
-    if proper.any():
+    ax.plot(values, penalised, label="negative log-posterior")
+    if np.isfinite(result.prior_scale).any():
         ax.plot(values, nll, linestyle="--", label="negative log-likelihood")
     ax.axvline(centre, color="k", linestyle=":", label=f"optimum {centre:.3g}")
-    name = model._feature_names()[feature_index]
+    row_class = layout.row_classes(model.classes_)[row]
     ax.set_xlabel(
-        f"coefficient of {name}"
-        + (f" (class {model.classes_[rows][row]})" if len(model.classes_) > 2 else "")
+        f"coefficient of {names[feature_index]}"
+        + ("" if layout.binary else f" (class {row_class})")
     )
     ax.set_ylabel("loss")
     ax.set_title("Loss along one weight, the others at the optimum")

@@ -19,8 +19,9 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from . import plots
-from .compare import agreement, compare
-from .map import MAPLogisticRegression
+from .evaluation.agreement import agreement
+from .evaluation.compare import compare
+from .models.map import MAPLogisticRegression
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,10 @@ from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from problogreg import MAPLogisticRegression
-from problogreg.bayes import PyMCLogisticRegression, SamplingWarning
+from problogreg.core.likelihood import SoftmaxLikelihood
+from problogreg.core.objective import PosteriorObjective
+from problogreg.core.priors import ResolvedPrior
+from problogreg.models.nuts import PyMCLogisticRegression, SamplingWarning
 
 #: From the Laplace start only the step size is tuned; 300 iterations gave the
 #: same ESS and no divergences as 1000 on problems with n = 10, 300 and 5000.
@@ -429,19 +432,14 @@ def _numpy_log_posterior(model_name, phi, X, y, weights, prior):
 
 @pytest.mark.parametrize("layout", ["binary", "reference", "symmetric"])
 def test_model_log_density_with_weights_is_the_documented_one(layout):
-    from problogreg._pymc_model import build_model
+    from problogreg.models._pymc_model import build_model
 
     if layout == "binary":
         X, y = _toy_binary(30, seed=1)
     else:
         X, y = _toy_multiclass(30, seed=1)
     weights = np.random.default_rng(0).integers(0, 4, size=len(y)).astype(float)
-    options = {
-        "autoscale": False,
-        "multiclass": "symmetric" if layout == "symmetric" else "reference",
-    }
-    if layout == "symmetric":
-        options["intercept_prior_scale"] = 3.0
+    prior = ResolvedPrior(np.full(2, 2.5), 3.0 if layout == "symmetric" else 10.0)
     fits = {}
     for name, (X_fit, y_fit, w_fit) in {
         "weighted": (X, y, weights),
@@ -451,9 +449,12 @@ def test_model_log_density_with_weights_is_the_documented_one(layout):
             None,
         ),
     }.items():
-        estimator = MAPLogisticRegression(**options)
-        fit = estimator._fit_map(X_fit, y_fit, w_fit)
-        model, _ = build_model(fit.objective, ["x0", "x1"], estimator.classes_)
+        w_fit = np.ones(len(y_fit)) if w_fit is None else w_fit
+        classes = np.unique(y)
+        likelihood = SoftmaxLikelihood(
+            X_fit, y_fit, w_fit, len(classes), reference=layout != "symmetric"
+        )
+        model, _ = build_model(PosteriorObjective(likelihood, prior), ["x0", "x1"], classes)
         # A density check on 30 rows: the quickly compiled Python backend suffices.
         fits[name] = model.compile_logp(mode="FAST_COMPILE")
     shapes = {"binary": ((), (2,)), "reference": ((2,), (2, 2)), "symmetric": ((3,), (3, 2))}
@@ -470,14 +471,13 @@ def test_model_log_density_with_weights_is_the_documented_one(layout):
 
 
 def test_partly_flat_coefficient_prior_density():
-    from problogreg._pymc_model import build_model
+    from problogreg.models._pymc_model import build_model
 
     X, y = _toy_binary(30, seed=2)
-    estimator = MAPLogisticRegression(prior_scale=[2.5, np.inf], autoscale=False)
-    fit = estimator._fit_map(X, y, None)
-    log_density = build_model(fit.objective, ["x0", "x1"], estimator.classes_)[0].compile_logp(
-        mode="FAST_COMPILE"
-    )
+    likelihood = SoftmaxLikelihood(X, y, np.ones(len(y)), 2, reference=True)
+    objective = PosteriorObjective(likelihood, ResolvedPrior(np.array([2.5, np.inf]), 10.0))
+    model, _ = build_model(objective, ["x0", "x1"], np.array([0, 1]))
+    log_density = model.compile_logp(mode="FAST_COMPILE")
     rng = np.random.default_rng(4)
     for _ in range(3):
         intercept, coef = rng.normal(), rng.normal(size=2)
@@ -501,7 +501,7 @@ def test_partly_flat_coefficient_prior_density():
         )
     },
 )
-@pytest.mark.filterwarnings("ignore::problogreg.bayes.SamplingWarning")
+@pytest.mark.filterwarnings("ignore::problogreg.models.nuts.SamplingWarning")
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 

@@ -5,14 +5,10 @@ import pytest
 from sklearn.metrics import accuracy_score, brier_score_loss, log_loss
 
 from problogreg import MAPLogisticRegression
-from problogreg.compare import (
-    agreement,
-    approximate_loo,
-    compare,
-    encode_labels,
-    expected_calibration_error,
-    heldout_scores,
-)
+from problogreg.core.validation import encode_labels
+from problogreg.evaluation.agreement import agreement
+from problogreg.evaluation.compare import compare, expected_calibration_error, heldout_scores
+from problogreg.evaluation.loo import approximate_loo
 
 matplotlib.use("Agg")
 
@@ -125,8 +121,8 @@ def test_expected_calibration_error_by_hand():
 def test_unknown_labels_are_named():
     X, y = simulate(2, n=40)
     model = MAPLogisticRegression().fit(X, y)
-    with pytest.raises(ValueError, match=r"\[7\]"):
-        encode_labels(model, np.where(y == 1, 7, y))
+    with pytest.raises(ValueError, match="not fitted on: 7; the fitted classes are 0, 1"):
+        encode_labels(model.classes_, np.where(y == 1, 7, y))
 
 
 def test_compare_needs_two_models_and_paired_test_data():
@@ -169,9 +165,10 @@ def test_package_compare_stays_the_function_after_submodule_import():
 
     import problogreg
 
-    compare_module = importlib.import_module("problogreg.compare")
+    compare_module = importlib.import_module("problogreg.evaluation.compare")
+    agreement_module = importlib.import_module("problogreg.evaluation.agreement")
     assert problogreg.compare is compare_module.compare
-    assert problogreg.agreement is compare_module.agreement
+    assert problogreg.agreement is agreement_module.agreement
 
 
 def test_pareto_k_is_reported_only_for_importance_sampling():

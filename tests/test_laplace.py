@@ -15,8 +15,8 @@ from scipy import special, stats
 from sklearn.utils.estimator_checks import check_estimator
 
 from problogreg import LaplaceLogisticRegression, MAPLogisticRegression
-from problogreg.laplace import ApproximationCheck, UndefinedEvidenceError
-from problogreg.objective import helmert_basis
+from problogreg.core.layout import helmert_basis
+from problogreg.models.laplace import ApproximationCheck, UndefinedEvidenceError
 
 #: Standard errors allowed for a Monte Carlo estimate (two-sided p ~ 7e-6 per check).
 Z_MC = 4.5
@@ -408,7 +408,7 @@ def test_datatree_binary_dims_coords_and_log_likelihood():
     frame = pd.DataFrame(X, columns=["dose"])
     labels = np.where(y == 1, "yes", "no")
     model = LaplaceLogisticRegression().fit(frame, labels)
-    tree = model.sample_posterior(frame, labels, draws=50, chains=3, random_state=0)
+    tree = model.sample_posterior(draws=50, chains=3, random_state=0, X=frame, y=labels)
     assert tree.posterior["coef"].dims == ("chain", "draw", "feature")
     assert tree.posterior["intercept"].dims == ("chain", "draw")
     assert list(tree.posterior["feature"].values) == ["dose"]
@@ -426,7 +426,7 @@ def test_datatree_multiclass_dims_coords(multiclass):
     X, y = multiclass_data()
     labels = np.array(["a", "b", "c"])[y]
     model = LaplaceLogisticRegression(multiclass=multiclass).fit(X, labels)
-    tree = model.sample_posterior(X, labels, draws=40, chains=2, random_state=0)
+    tree = model.sample_posterior(draws=40, chains=2, random_state=0, X=X, y=labels)
     assert tree.posterior["coef"].dims == ("chain", "draw", "class", "feature")
     assert tree.posterior["intercept"].dims == ("chain", "draw", "class")
     assert list(tree.posterior["class"].values) == ["a", "b", "c"]
@@ -455,20 +455,22 @@ def test_bad_inputs_give_clear_errors():
         model.predict_proba(X, method="laplace")
     with pytest.raises(ValueError, match="prob must be"):
         model.predict_interval(X, prob=94)
-    with pytest.raises(ValueError, match="draws must be a positive integer"):
+    with pytest.raises(ValueError, match="draws must be an integer >= 1; got 0"):
         model.sample_posterior(draws=0)
-    with pytest.raises(ValueError, match="Pass X and y together"):
+    with pytest.raises(ValueError, match="pass the data for the log-likelihood by keyword"):
         model.sample_posterior(X)
+    with pytest.raises(ValueError, match="Pass X and y together"):
+        model.sample_posterior(X=X)
     with pytest.raises(ValueError, match="not fitted on: 7"):
-        model.sample_posterior(X, np.full(len(y), 7))
+        model.sample_posterior(X=X, y=np.full(len(y), 7))
     with pytest.raises(ValueError, match="one label per row"):
         model.check_approximation(X, y[:-1])
-    with pytest.raises(ValueError, match="at least 100"):
+    with pytest.raises(ValueError, match="draws must be an integer >= 100"):
         model.check_approximation(X, y, draws=10)
     with pytest.raises(ValueError, match="features"):
         model.predict_interval(np.ones((3, 2)))
-    with pytest.raises(MemoryError, match=r"4 chains x 1000 draws over 100000 observations"):
-        model.sample_posterior(np.zeros((100_000, 1)), np.zeros(100_000), draws=1000, chains=4)
+    with pytest.raises(MemoryError, match=r"4000 draws of 100000 numbers"):
+        model.sample_posterior(draws=1000, chains=4, X=np.zeros((100_000, 1)), y=np.zeros(100_000))
 
 
 def test_memory_guard_refuses_huge_posteriors_before_solving():

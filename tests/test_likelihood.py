@@ -14,9 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
-from problogreg.likelihood import SoftmaxLikelihood, weighted_gram
-from problogreg.objective import PosteriorObjective, helmert_basis
-from problogreg.priors import ResolvedPrior
+from problogreg.core.layout import helmert_basis
+from problogreg.core.likelihood import SoftmaxLikelihood
+from problogreg.core.numerics import log_softmax, weighted_gram
+from problogreg.core.objective import PosteriorObjective
+from problogreg.core.priors import ResolvedPrior
 
 FD_STEP = 1e-5
 
@@ -86,9 +88,8 @@ def test_loss_matches_naive_softmax(problem):
         likelihood.X, likelihood.y, likelihood.sample_weight, intercept, coef, likelihood.reference
     )
     assert_allclose(likelihood.loss(theta), expected, rtol=1e-12)
-    # loss_gradient and loss_gradient_hessian report the same loss.
+    # loss_gradient reports the same loss.
     assert_allclose(likelihood.loss_gradient(theta)[0], expected, rtol=1e-12)
-    assert_allclose(likelihood.loss_gradient_hessian(theta)[0], expected, rtol=1e-12)
 
 
 def test_gradient_matches_finite_differences(problem):
@@ -99,22 +100,10 @@ def test_gradient_matches_finite_differences(problem):
 
 def test_hessian_matches_finite_differences(problem):
     likelihood, theta = problem
-    _, gradient, hessian = likelihood.loss_gradient_hessian(theta)
+    hessian = likelihood.hessian(theta)
     fd = central_jacobian(lambda t: likelihood.loss_gradient(t)[1], theta)
     assert_allclose(hessian, fd, rtol=1e-7, atol=1e-7)
     assert_allclose(hessian, hessian.T, rtol=0, atol=1e-12)
-    assert_allclose(likelihood.hessian(theta), hessian, rtol=1e-13, atol=1e-13)
-    assert_allclose(gradient, likelihood.loss_gradient(theta)[1], rtol=1e-13, atol=1e-13)
-
-
-def test_hessian_vector_product_matches_dense(problem):
-    likelihood, theta = problem
-    hessian = likelihood.hessian(theta)
-    product = likelihood.hessian_vector_product(theta)
-    rng = np.random.default_rng(1)
-    for _ in range(3):
-        v = rng.normal(size=likelihood.n_params)
-        assert_allclose(product(v), hessian @ v, rtol=1e-10, atol=1e-10)
 
 
 def test_subsampled_hessian_is_the_subsets_hessian_with_scaled_weights(problem):
@@ -147,19 +136,20 @@ def exact_log_sigmoid(eta: float) -> float:
 
 @pytest.mark.parametrize("eta", [-800.0, -40.0, -5.0, -1e-10, 0.0, 3.0, 40.0, 700.0])
 def test_binary_log_probabilities_have_full_relative_precision(eta):
-    likelihood = SoftmaxLikelihood(np.ones((1, 1)), np.zeros(1, dtype=int), np.ones(1), 2, True)
-    log_p = likelihood.log_proba(np.array([0.0, eta]))[0]
+    # Two copies of one sample, labelled 0 and 1: their log-likelihoods are log p_0, log p_1.
+    likelihood = SoftmaxLikelihood(np.ones((2, 1)), np.array([0, 1]), np.ones(2), 2, True)
+    log_p = likelihood.pointwise_log_likelihood(np.array([0.0, eta]))
     expected = [exact_log_sigmoid(-eta), exact_log_sigmoid(eta)]
     assert_allclose(log_p, expected, rtol=4 * np.finfo(float).eps, atol=0)
-    proba = likelihood._evaluate(np.array([0.0, eta])).proba[:, 0]
-    assert_allclose(proba, np.exp(expected), rtol=1e-13, atol=0)
+    # The gradient's residual p_1 - y is computed from the same probabilities.
+    _, gradient = likelihood.loss_gradient(np.array([0.0, eta]))
+    assert_allclose(gradient[0], 2 * np.exp(expected[1]) - 1, rtol=1e-13, atol=1e-300)
 
 
 def test_pointwise_log_likelihood_sums_to_weighted_loss(problem):
     likelihood, theta = problem
     pointwise = likelihood.pointwise_log_likelihood(theta)
-    log_p = likelihood.log_proba(theta)
-    assert_allclose(np.exp(log_p).sum(axis=1), 1.0, rtol=1e-13)
+    assert np.all(pointwise <= 0)
     assert_allclose(-likelihood.sample_weight @ pointwise, likelihood.loss(theta), rtol=1e-12)
 
 
@@ -174,14 +164,13 @@ def test_results_do_not_depend_on_call_history(problem):
 
     expected_loss, expected_gradient = fresh().loss_gradient(theta)
     expected_hessian = fresh().hessian(theta)
-    expected_log_p = fresh().log_proba(theta)
+    expected_pointwise = fresh().pointwise_log_likelihood(theta)
 
     reused = fresh()
     work = theta.copy()
     _, gradient = reused.loss_gradient(work)
     gradient[:] = 0.0
-    reused.log_proba(work)[:] = 0.0
-    product = reused.hessian_vector_product(work)
+    reused.pointwise_log_likelihood(work)[:] = 0.0
     work += 0.3  # mutate in place, then come back
     reused.loss_gradient(work)
     reused.hessian(work)
@@ -191,9 +180,9 @@ def test_results_do_not_depend_on_call_history(problem):
     assert loss == pytest.approx(expected_loss, rel=1e-14)
     assert_allclose(gradient, expected_gradient, rtol=1e-14, atol=1e-14)
     assert_allclose(reused.hessian(work), expected_hessian, rtol=1e-14, atol=1e-14)
-    assert_allclose(reused.log_proba(work), expected_log_p, rtol=1e-14, atol=1e-14)
-    v = np.ones(likelihood.n_params)
-    assert_allclose(product(v), expected_hessian @ v, rtol=1e-10, atol=1e-10)
+    assert_allclose(
+        reused.pointwise_log_likelihood(work), expected_pointwise, rtol=1e-14, atol=1e-14
+    )
 
 
 def test_symmetric_binary_is_rejected():
@@ -262,7 +251,7 @@ def naive_objective(objective, phi):
     """Negative log-likelihood of the full parameters plus 0.5 * sum(param**2 / scale**2)."""
     likelihood, prior = objective.likelihood, objective.prior
     m, d = likelihood.n_rows, likelihood.n_features
-    if objective.sum_to_zero:
+    if objective.layout.sum_to_zero:
         contrasts = phi[: m - 1]
         # Any sum-to-zero intercept vector with these Helmert coordinates.
         intercept = helmert_basis(m) @ contrasts
@@ -296,31 +285,32 @@ def test_objective_hessian_matches_finite_differences(objective_problem):
     assert_allclose(objective.hessian(phi), fd, rtol=1e-7, atol=1e-7)
 
 
-def test_objective_hessian_vector_product_matches_dense(objective_problem):
+def test_layout_jacobian_maps_free_to_likelihood(objective_problem):
     objective, phi = objective_problem
-    hessian = objective.hessian(phi)
-    product = objective.hessian_vector_product(phi)
-    v = np.random.default_rng(5).normal(size=objective.n_params)
-    assert_allclose(product(v), hessian @ v, rtol=1e-10, atol=1e-10)
-
-
-def test_objective_jacobian_maps_free_to_likelihood(objective_problem):
-    objective, phi = objective_problem
-    jac = objective.jacobian()
+    layout = objective.layout
+    jac = layout.jacobian()
     assert jac.shape == (objective.likelihood.n_params, objective.n_params)
-    assert_allclose(jac @ phi, objective.to_likelihood(phi), rtol=1e-13, atol=1e-15)
-    assert_allclose(objective.from_likelihood(objective.to_likelihood(phi)), phi, atol=1e-13)
+    assert_allclose(jac @ phi, layout.to_likelihood(phi), rtol=1e-13, atol=1e-15)
+    assert_allclose(layout.from_likelihood(layout.to_likelihood(phi)), phi, atol=1e-13)
+    # Stacks of draws map row by row.
+    stack = np.vstack([phi, 2 * phi])
+    assert_allclose(layout.to_likelihood(stack), stack @ jac.T, rtol=1e-13, atol=1e-15)
+    # The Hessian pulls back as T^T H T.
+    hessian = objective.likelihood.hessian(layout.to_likelihood(phi))
+    assert_allclose(layout.pull_hessian(hessian), jac.T @ hessian @ jac, rtol=1e-12, atol=1e-12)
 
 
 def test_helmert_intercepts_sum_to_zero():
     likelihood, _ = make_problem(**LIKELIHOOD_CASES["symmetric"])
     prior = ResolvedPrior(coef_scale=np.ones(likelihood.n_features), intercept_scale=np.inf)
     objective = PosteriorObjective(likelihood, prior)
-    assert objective.sum_to_zero
+    layout = objective.layout
+    assert layout.sum_to_zero
     assert objective.n_params == likelihood.n_params - 1
-    phi = np.random.default_rng(0).normal(size=objective.n_params)
-    intercept, _ = objective.intercept_coef(phi)
-    assert abs(intercept.sum()) < 1e-13
+    phi = np.random.default_rng(0).normal(size=(5, objective.n_params))
+    intercept, _ = layout.class_rows(layout.to_likelihood(phi))
+    assert intercept.shape == (5, likelihood.n_classes)
+    assert_allclose(intercept.sum(axis=1), 0.0, atol=1e-13)
 
 
 @pytest.mark.parametrize("n_classes", [2, 3, 5])
@@ -334,18 +324,22 @@ def test_helmert_basis_is_orthonormal_sum_to_zero(n_classes):
 def test_intercept_coef_layout():
     reference, _ = make_problem(**LIKELIHOOD_CASES["reference"])
     prior = ResolvedPrior(coef_scale=np.full(3, np.inf), intercept_scale=np.inf)
-    objective = PosteriorObjective(reference, prior)
-    phi = np.arange(objective.n_params, dtype=float) + 1
-    intercept, coef = objective.intercept_coef(phi)
+    layout = PosteriorObjective(reference, prior).layout
+    phi = np.arange(layout.n_free, dtype=float) + 1
+    intercept, coef = layout.estimator_rows(layout.to_likelihood(phi))
     assert intercept.shape == (4,) and coef.shape == (4, 3)
     assert intercept[0] == 0 and np.all(coef[0] == 0)
     assert_allclose(intercept[1:], [1, 2, 3])
     assert_allclose(coef[1:].ravel(), phi[3:])
+    assert layout.coefficient_index(1, 2) == 3 + 1 * 3 + 2
+    assert phi[layout.coefficient_index(1, 2)] == coef[2, 2]
 
     binary, _ = make_problem(**LIKELIHOOD_CASES["binary"])
-    objective = PosteriorObjective(binary, prior)
-    intercept, coef = objective.intercept_coef(np.array([0.5, 1.0, 2.0, 3.0]))
+    layout = PosteriorObjective(binary, prior).layout
+    intercept, coef = layout.estimator_rows(np.array([0.5, 1.0, 2.0, 3.0]))
     assert intercept.shape == (1,) and coef.shape == (1, 3)
+    assert_allclose(coef, [[1.0, 2.0, 3.0]])
+    assert layout.likelihood_labels(["a", "b"], ["u", "v", "w"]) == ["intercept", "u", "v", "w"]
 
 
 # -- numerical stability (property tests) ---------------------------------------------
@@ -370,9 +364,11 @@ def test_probabilities_stay_valid_for_extreme_predictors(logits, reference):
     theta = likelihood.pack(np.zeros(k), eta.T)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        log_p = likelihood.log_proba(theta)
+        log_p = log_softmax(np.column_stack([np.zeros(n), eta]) if reference else eta)
+        pointwise = likelihood.pointwise_log_likelihood(theta)
         loss, gradient = likelihood.loss_gradient(theta)
         hessian = likelihood.hessian(theta)
+    assert_allclose(pointwise, log_p[:, 0], rtol=1e-12, atol=1e-300)
     proba = np.exp(log_p)
     assert np.all(np.isfinite(log_p)) and np.all(log_p <= 0)
     assert np.all((proba >= 0) & (proba <= 1))

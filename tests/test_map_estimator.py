@@ -16,9 +16,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from problogreg import newton
-from problogreg.likelihood import SoftmaxLikelihood
-from problogreg.map import MAPLogisticRegression
+from problogreg.core import newton
+from problogreg.core.likelihood import SoftmaxLikelihood
+from problogreg.models.map import MAPLogisticRegression
 
 
 @parametrize_with_checks([MAPLogisticRegression()])

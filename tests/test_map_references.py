@@ -15,7 +15,7 @@ from scipy import stats
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from problogreg.map import MAPLogisticRegression
+from problogreg.models.map import MAPLogisticRegression
 
 
 def sklearn_reference(X, y, C, sample_weight=None):

@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure
 
 from problogreg import MAPLogisticRegression, datasets, plots
-from problogreg.compare import compare
+from problogreg.evaluation.compare import compare
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy import stats
 
-from problogreg.priors import feature_scale, log_normal_density, resolve_prior
+from problogreg.core.priors import feature_scale, log_normal_density, resolve_prior
 
 
 @pytest.fixture
@@ -20,7 +20,6 @@ def test_flat_prior_is_infinite_scale_and_zero_precision(data):
     X, w = data
     prior = resolve_prior(None, None, autoscale=True, X=X, sample_weight=w)
     assert np.all(np.isinf(prior.coef_scale)) and np.isinf(prior.intercept_scale)
-    assert np.all(prior.coef_precision == 0) and prior.intercept_precision == 0
     assert not prior.coef_is_proper and not prior.intercept_is_proper and not prior.is_proper
 
 
@@ -29,7 +28,6 @@ def test_scalar_scale_without_autoscale(data):
     prior = resolve_prior(2.5, 10.0, autoscale=False, X=X, sample_weight=w)
     assert_allclose(prior.coef_scale, [2.5, 2.5, 2.5])
     assert prior.intercept_scale == 10.0
-    assert_allclose(prior.coef_precision, 1 / 6.25)
     assert prior.is_proper
 
 
@@ -61,7 +59,6 @@ def test_per_feature_scales_and_infinite_entries(data):
     prior = resolve_prior([1.0, np.inf, 3.0], None, autoscale=False, X=X, sample_weight=w)
     assert_allclose(prior.coef_scale, [1.0, np.inf, 3.0])
     assert not prior.coef_is_proper
-    assert_allclose(prior.coef_precision, [1.0, 0.0, 1 / 9])
 
 
 @pytest.mark.parametrize(
@@ -110,3 +107,11 @@ def test_log_normal_density_skips_flat_entries():
     expected = stats.norm(0, 2.0).logpdf(0.3) + stats.norm(0, 0.5).logpdf(-1.2)
     assert_allclose(log_normal_density(theta, scale), expected, rtol=1e-13)
     assert log_normal_density(theta, np.full(3, np.inf)) == 0.0
+
+
+def test_log_normal_density_of_a_stack_of_draws():
+    rng = np.random.default_rng(5)
+    draws = rng.normal(size=(4, 3))
+    scale = np.array([1.5, np.inf, 0.7])
+    expected = [stats.norm(0, scale[[0, 2]]).logpdf(row[[0, 2]]).sum() for row in draws]
+    assert_allclose(log_normal_density(draws, scale), expected, rtol=1e-13)

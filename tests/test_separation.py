@@ -9,8 +9,8 @@ from numpy.testing import assert_allclose
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from problogreg import separation
-from problogreg.map import MAPLogisticRegression, SeparationError
+from problogreg.core import separation
+from problogreg.models.map import MAPLogisticRegression, SeparationError
 
 FLAT = dict(prior_scale=None, intercept_prior_scale=None)
 

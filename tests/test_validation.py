@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from problogreg.map import MAPLogisticRegression
+from problogreg.models.map import MAPLogisticRegression
 
 
 @pytest.fixture

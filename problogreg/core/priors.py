@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .numerics import weighted_mean_variance
+
 
 @dataclass(frozen=True)
 class ResolvedPrior:
@@ -34,14 +36,6 @@ class ResolvedPrior:
 
     coef_scale: np.ndarray
     intercept_scale: float
-
-    @property
-    def coef_precision(self) -> np.ndarray:
-        return 1.0 / self.coef_scale**2
-
-    @property
-    def intercept_precision(self) -> float:
-        return 1.0 / self.intercept_scale**2
 
     @property
     def coef_is_proper(self) -> bool:
@@ -102,17 +96,19 @@ def resolve_prior(
 
 def feature_scale(X: np.ndarray, sample_weight: np.ndarray) -> np.ndarray:
     """Weighted population standard deviation of each column (1 for constant columns)."""
-    mean = np.average(X, axis=0, weights=sample_weight)
-    sd = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=sample_weight))
+    sd = np.sqrt(weighted_mean_variance(X, sample_weight)[1])
     return np.where(sd > 0, sd, 1.0)
 
 
-def log_normal_density(theta: np.ndarray, scale: np.ndarray) -> float:
+def log_normal_density(theta: np.ndarray, scale: np.ndarray) -> np.ndarray | float:
     r"""Normalised :math:`\sum_j \log \mathcal N(\theta_j; 0, s_j)` over proper entries.
 
-    Entries with infinite scale (flat prior) contribute nothing; callers that
-    need a normalised density must reject flat priors themselves.
+    ``theta`` is one vector (n,) or a stack (..., n); the sum runs over the last
+    axis. Entries with infinite scale (flat prior) contribute nothing; callers
+    that need a normalised density must reject flat priors themselves.
     """
     proper = np.isfinite(scale)
-    t, s = theta[proper], scale[proper]
-    return float(np.sum(-0.5 * np.log(2 * np.pi) - np.log(s) - 0.5 * (t / s) ** 2))
+    t, s = theta[..., proper], scale[proper]
+    terms = -0.5 * np.log(2 * np.pi) - np.log(s) - 0.5 * (t / s) ** 2
+    total = np.sum(terms, axis=-1)
+    return float(total) if np.ndim(total) == 0 else total

@@ -2,7 +2,7 @@
 
 :class:`SharedCovarianceGaussian` (LDA, whose p(y | x) is exactly a softmax) and
 :class:`NaiveBayes` (Gaussian or Bernoulli features), each with a maximum-
-likelihood fit and a conjugate Bayesian version for model comparison.
+likelihood fit and a conjugate Bayesian posterior for model comparison.
 """
 
 from .naive_bayes import NaiveBayes

@@ -1,7 +1,7 @@
-r"""The logistic model of :mod:`problogreg.objective`, written as a PyMC model.
+r"""The logistic model of :mod:`problogreg.core.objective`, written as a PyMC model.
 
 The PyMC model samples exactly the free coordinates :math:`\phi` of
-:class:`~problogreg.objective.PosteriorObjective`, in the same order
+:class:`~problogreg.core.objective.PosteriorObjective`, in the same order
 (intercept block first, then the coefficient rows), so that the Laplace
 covariance :math:`H^{-1}` computed there is directly a mass matrix here. The
 free variables are *created* in that order too: PyMC 6.4's NUTS mislabels its
@@ -40,7 +40,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from .objective import PosteriorObjective
+from ..core.objective import PosteriorObjective
 
 
 def _prior(name: str, scale: np.ndarray, dims):
@@ -79,19 +79,19 @@ def build_model(
     free_variables : list of two variables
         The intercept block and the coefficient block, in the objective's order.
     """
-    likelihood = objective.likelihood
-    n_rows, n_features = likelihood.n_rows, likelihood.n_features
-    binary = likelihood.n_classes == 2
+    likelihood, layout = objective.likelihood, objective.layout
+    n_rows, n_features = layout.n_rows, layout.n_features
+    binary = layout.binary
     coords = {"feature": list(feature_names), "obs_id": np.arange(len(likelihood.y))}
     if not binary:
         coords["class"] = list(classes)
-    if likelihood.reference and not binary:
+    if layout.reference and not binary:
         coords["free_class"] = list(classes[1:])
-    if objective.sum_to_zero:
+    if layout.sum_to_zero:
         coords["contrast"] = np.arange(n_rows - 1)
 
-    intercept_scale = objective.scale[: objective.n_intercepts]
-    coef_scale = objective.scale[objective.n_intercepts :].reshape(n_rows, n_features)
+    intercept_scale = objective.scale[: layout.n_intercepts]
+    coef_scale = objective.scale[layout.n_intercepts :].reshape(n_rows, n_features)
     with pm.Model(coords=coords) as model:
         X = pm.Data("X", likelihood.X, dims=("obs_id", "feature"))
         if binary:
@@ -100,7 +100,7 @@ def build_model(
             free = [intercept, coef]
             eta = intercept + X @ coef
         else:
-            if likelihood.reference:
+            if layout.reference:
                 free_intercept = _prior("intercept_free", intercept_scale, dims="free_class")
                 free_coef = _prior("coef_free", coef_scale, dims=("free_class", "feature"))
                 zero = pt.zeros((1,))
@@ -111,18 +111,18 @@ def build_model(
                     dims=("class", "feature"),
                 )
                 intercept, coef = free_intercept, free_coef
-            elif objective.sum_to_zero:
+            elif layout.sum_to_zero:
                 free_intercept = _prior("intercept_contrast", intercept_scale, dims="contrast")
                 coef = free_coef = _prior("coef", coef_scale, dims=("class", "feature"))
                 intercept = pm.Deterministic(
-                    "intercept", pt.as_tensor(objective.contrasts) @ free_intercept, dims="class"
+                    "intercept", pt.as_tensor(layout.contrasts) @ free_intercept, dims="class"
                 )
             else:
                 intercept = free_intercept = _prior("intercept", intercept_scale, dims="class")
                 coef = free_coef = _prior("coef", coef_scale, dims=("class", "feature"))
             free = [free_intercept, free_coef]
             eta = intercept + X @ coef.T
-            if likelihood.reference:
+            if layout.reference:
                 eta = pt.concatenate([pt.zeros((eta.shape[0], 1)), eta], axis=1)
         _likelihood(eta, likelihood.y, likelihood.sample_weight, binary)
     return model, free

@@ -42,81 +42,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg.blas import dsyrk
 
-#: Memory for the scaled copy of X in :func:`weighted_gram`: it is built and
-#: multiplied block by block, so a Gram matrix never copies all of X, and a
-#: block this size stays in cache between the scaling and the BLAS call.
-#: (Larger blocks mean fewer BLAS calls, which matters only when other
-#: processes compete for the cores: each call synchronises its threads.)
-GRAM_BLOCK_BYTES = 4 * 1024**2
-
-
-def weighted_gram(X: np.ndarray, weights: np.ndarray, *, intercept: bool = False) -> np.ndarray:
-    r"""Return :math:`A^\top \operatorname{diag}(w) A` for non-negative weights.
-
-    :math:`A = X`, or :math:`A = [1, X]` with ``intercept=True`` (then the
-    first row and column are :math:`\sum_i w_i` and :math:`X^\top w`).
-    Accumulated over blocks of rows as symmetric rank-k updates (BLAS
-    ``dsyrk``) of :math:`\sqrt{w}\,A`: about 1.6x faster than a general
-    matrix product, and the scaled copy never exceeds one block
-    (:data:`GRAM_BLOCK_BYTES`).
-
-    Parameters
-    ----------
-    X : ndarray of shape (n, d)
-    weights : ndarray of shape (n,), non-negative
-    intercept : bool, default=False
-        Prepend a column of ones to X.
-    """
-    n, d = X.shape
-    block_rows = max(1024, GRAM_BLOCK_BYTES // (8 * d))
-    root = np.sqrt(weights)
-    block = np.empty((min(n, block_rows), d))
-    upper = np.zeros((d, d), order="F")
-    for start in range(0, n, block_rows):
-        stop = min(n, start + block_rows)
-        scaled = np.multiply(root[start:stop, None], X[start:stop], out=block[: stop - start])
-        # scaled.T is Fortran-ordered, so BLAS reads it without a copy.
-        upper = dsyrk(1.0, scaled.T, beta=1.0, c=upper, trans=0, lower=0, overwrite_c=1)
-    gram = np.triu(upper) + np.triu(upper, 1).T
-    if not intercept:
-        return gram
-    # One product over all rows, not one per block: with two BLAS threads a small
-    # product between the syrk calls stalled each block by milliseconds.
-    cross = weights @ X
-    return np.block([[np.sum(weights), cross], [cross[:, None], gram]])
-
-
-def class_logits(eta: np.ndarray, reference: bool) -> np.ndarray:
-    """Class logits from the linear predictor: prepend the zero reference column."""
-    if not reference:
-        return eta
-    return np.concatenate([np.zeros((eta.shape[0], 1)), eta], axis=1)
-
-
-def log_proba_from_logits(logits: np.ndarray, axis: int = 1) -> np.ndarray:
-    r"""Log-softmax along ``axis``, computed as
-    :math:`z - z_{\max} - \log(1 + \sum_{j \ne \max} e^{z_j - z_{\max}})`.
-
-    Stable for logits of any size: every exponent is at most 0. The top class is
-    left out of the sum and ``log1p`` is used, so the log-probability of a
-    near-certain class keeps full relative precision (-1e-20, not 0): PSIS-LOO
-    needs those tiny differences.
-    """
-    top = np.expand_dims(np.argmax(logits, axis=axis), axis)
-    shifted = logits - np.take_along_axis(logits, top, axis)
-    others = np.exp(shifted)
-    np.put_along_axis(others, top, 0.0, axis)
-    shifted -= np.log1p(others.sum(axis=axis, keepdims=True))
-    return shifted
+from .layout import split_rows
+from .numerics import weighted_gram
 
 
 def _log_softmax(log_proba: np.ndarray, buffers: _Buffers) -> None:
     """Turn class-major logits (K, n) into log-probabilities, and fill ``buffers.proba``.
 
-    As :func:`log_proba_from_logits`: the top class is left out of the sum,
-    which goes through log1p.
+    The in-place, buffered form of :func:`~problogreg.core.numerics.log_softmax`
+    for the solver's hot loop: the top class is left out of the sum, which goes
+    through log1p.
     """
     n = log_proba.shape[1]
     top = np.argmax(log_proba, axis=0) * n + np.arange(n)
@@ -224,8 +160,7 @@ class SoftmaxLikelihood:
     # -- parameter layout --------------------------------------------------
     def unpack(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Split ``theta`` into intercepts (m,) and coefficients (m, d)."""
-        m = self.n_rows
-        return theta[:m], theta[m:].reshape(m, self.n_features)
+        return split_rows(theta, self.n_rows, self.n_features)
 
     @staticmethod
     def pack(intercept: np.ndarray, coef: np.ndarray) -> np.ndarray:
@@ -235,7 +170,7 @@ class SoftmaxLikelihood:
     def _logits_by_class(
         self, theta: np.ndarray, X: np.ndarray, out: np.ndarray | None = None
     ) -> np.ndarray:
-        """Class-major logits (K, n): the transpose of :func:`class_logits`."""
+        """Class-major logits (K, n), the reference class's row zero."""
         intercept, coef = self.unpack(theta)
         logits = np.empty((self.n_classes, X.shape[0])) if out is None else out
         free = logits[1:] if self.reference else logits
@@ -263,13 +198,6 @@ class SoftmaxLikelihood:
         self._last = _Evaluation(np.array(theta, copy=True), log_proba, buffers.proba, loss)
         return self._last
 
-    def log_proba(self, theta: np.ndarray, X: np.ndarray | None = None) -> np.ndarray:
-        """Class log-probabilities (n, K) at ``theta`` for X (default: training X)."""
-        if X is None:
-            # A copy: the buffer is overwritten by the next evaluation.
-            return self._evaluate(theta).log_proba.T.copy()
-        return log_proba_from_logits(self._logits_by_class(theta, X), axis=0).T
-
     def pointwise_log_likelihood(self, theta: np.ndarray) -> np.ndarray:
         """Unweighted :math:`\\log p(y_i | x_i, \\theta)` for every sample, shape (n,)."""
         return np.take(self._evaluate(theta).log_proba, self._observed_index)
@@ -289,11 +217,6 @@ class SoftmaxLikelihood:
             residual -= self._observed_weight[first:]
             state.gradient = self.pack(residual.sum(axis=1), residual @ self.X)
         return state.loss, state.gradient.copy()
-
-    def loss_gradient_hessian(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        """Loss, gradient and the dense Hessian (n_params, n_params)."""
-        loss, gradient = self.loss_gradient(theta)
-        return loss, gradient, self.hessian(theta)
 
     def row_subsample(self, index: np.ndarray) -> RowSubsample:
         """The samples ``index`` (a random subset), for :meth:`hessian` (``rows=``)."""
@@ -348,19 +271,3 @@ class SoftmaxLikelihood:
             # Symmetric up to the order of summation; make it exactly so.
             hessian[np.ix_(indices[derived], indices[derived])] = 0.5 * (corner + corner.T)
         return hessian
-
-    def hessian_vector_product(self, theta: np.ndarray):
-        """Return ``v -> H(theta) v`` without forming H (for the Hessian-free path)."""
-        proba = self._evaluate(theta).proba
-        # A copy: the buffer is overwritten by the next evaluation.
-        p = (proba[1:] if self.reference else proba).copy()
-        s = self.sample_weight
-
-        def product(vector: np.ndarray) -> np.ndarray:
-            d_intercept, d_coef = self.unpack(vector)
-            d_eta = d_coef @ self.X.T + d_intercept[:, None]
-            # H v in predictor space: s_i (p_i * u_i - p_i (p_i . u_i)).
-            weighted = s * p * (d_eta - np.sum(p * d_eta, axis=0))
-            return self.pack(weighted.sum(axis=1), weighted @ self.X)
-
-        return product

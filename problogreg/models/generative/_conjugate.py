@@ -16,8 +16,10 @@ Every family exposes
 * ``linear_logits(draws)``: the implied logistic form ``(W, c)`` with
   :math:`\log p(x \mid \theta_k) = x^\top w_k + c_k + \text{const}(x)`, or None
   when the logit is not linear in x;
-* ``log_predictive(X)`` and ``loo_log_predictive(X, y)``: the posterior
-  predictive class-conditional log densities, shape (n, K).
+* ``log_predictive(X)`` and ``loo_log_predictive(X, y, weight)``: the posterior
+  predictive class-conditional log densities, shape (n, K); the leave-one-out
+  version removes each row with its whole sample weight :math:`s_i` (for unit
+  weights, one observation).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg
+from scipy import linalg, stats
 from scipy.special import gammaln, xlogy
 
 from ._statistics import ClassMoments
@@ -82,10 +84,11 @@ class DirichletPosterior:
     def log_predictive(self) -> np.ndarray:
         return np.log(self.mean())
 
-    def loo_log_predictive(self, y: np.ndarray) -> np.ndarray:
+    def loo_log_predictive(self, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
         """:math:`\\log p(y = k \\mid D_{-i})`, shape (n, K)."""
-        held_out = np.eye(len(self.concentration))[y]
-        return np.log(self.concentration - held_out) - np.log(self.concentration.sum() - 1)
+        held_out = np.eye(len(self.concentration))[y] * weight[:, None]
+        total = self.concentration.sum() - weight[:, None]
+        return np.log(self.concentration - held_out) - np.log(total)
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ class FixedClassPrior:
     def log_predictive(self) -> np.ndarray:
         return np.log(self.probabilities)
 
-    def loo_log_predictive(self, y: np.ndarray) -> np.ndarray:
+    def loo_log_predictive(self, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.log_predictive(), (len(y), len(self.probabilities)))
 
 
@@ -152,25 +155,15 @@ class NormalInverseWishartPosterior(_ConditionalPosterior):
         return self.means.shape[1]
 
     def sample(self, rng, size: int) -> dict:
-        r"""Draws by the Bartlett decomposition of the precision.
-
-        :math:`\Lambda = \Sigma^{-1} \sim W(\Psi^{-1}, \nu)`: with
-        :math:`\Psi^{-1} = L L^\top`, :math:`\Lambda = (LA)(LA)^\top`, A lower
-        triangular with :math:`A_{jj}^2 \sim \chi^2_{\nu - j}` (j from 0) and
-        standard normals below the diagonal; then
-        :math:`\mu_k = m_k + (LA)^{-\top} z / \sqrt{\kappa_k}`.
-        """
+        r""":math:`\Sigma \sim IW(\Psi, \nu)` (``scipy.stats.invwishart``), then
+        :math:`\mu_k = m_k + C z_k / \sqrt{\kappa_k}` with :math:`C C^\top = \Sigma`."""
         d = self.n_features
-        precision_factor = np.linalg.cholesky(
-            linalg.cho_solve(linalg.cho_factor(self.scale), np.eye(d))
+        covariance = stats.invwishart.rvs(
+            df=self.dof, scale=self.scale, size=size, random_state=rng
         )
-        bartlett = np.tril(rng.standard_normal((size, d, d)), -1)
-        diagonal = np.sqrt(rng.chisquare(self.dof - np.arange(d), size=(size, d)))
-        bartlett[:, np.arange(d), np.arange(d)] = diagonal
-        factor_inv = np.linalg.inv(precision_factor @ bartlett)  # (LA)^{-1}
-        covariance = np.swapaxes(factor_inv, 1, 2) @ factor_inv
+        covariance = np.reshape(covariance, (size, d, d))
         noise = rng.standard_normal((size, d, len(self.kappa))) / np.sqrt(self.kappa)
-        means = self.means + np.swapaxes(np.swapaxes(factor_inv, 1, 2) @ noise, 1, 2)
+        means = self.means + np.swapaxes(np.linalg.cholesky(covariance) @ noise, 1, 2)
         return {"mean": means, "covariance": covariance}
 
     def linear_logits(self, draws):
@@ -194,28 +187,30 @@ class NormalInverseWishartPosterior(_ConditionalPosterior):
         quad = np.sum(whitened**2, axis=2)
         return student_t_log_density(quad, log_det, self.dof, self.kappa, self.n_features)
 
-    def loo_log_predictive(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-        r"""Predictive after removing sample i (unit weight) from its class :math:`c`.
+    def loo_log_predictive(self, X: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        r"""Predictive after removing sample i (weight :math:`s`) from its class :math:`c`.
 
-        With :math:`u = x_i - m_c` and :math:`\gamma = \kappa_c / (\kappa_c - 1)`:
-        :math:`\Psi_{-i} = \Psi - \gamma u u^\top`, :math:`\nu_{-i} = \nu - 1`,
-        :math:`\kappa_c \to \kappa_c - 1` and :math:`x_i - m_{c,-i} = \gamma u`;
+        With :math:`u = x_i - m_c` and :math:`\gamma = \kappa_c / (\kappa_c - s)`:
+        :math:`\Psi_{-i} = \Psi - s\gamma u u^\top`, :math:`\nu_{-i} = \nu - s`,
+        :math:`\kappa_c \to \kappa_c - s` and :math:`x_i - m_{c,-i} = \gamma u`;
         log-determinant and quadratic forms follow from the matrix determinant
         lemma and Sherman-Morrison, in coordinates whitened by :math:`\Psi`.
         """
         n = len(y)
         log_det, whitened = self._whitened(X)
         rows = np.arange(n)
-        gamma = self.kappa[y] / (self.kappa[y] - 1)
+        gamma = self.kappa[y] / (self.kappa[y] - weight)
         held_out = whitened[rows, y].copy()  # C^{-1} u
-        remaining = 1 - gamma * np.sum(held_out**2, axis=1)  # |Psi_{-i}| / |Psi|
+        downdate = weight * gamma
+        remaining = 1 - downdate * np.sum(held_out**2, axis=1)  # |Psi_{-i}| / |Psi|
         whitened[rows, y] = gamma[:, None] * held_out
         projection = np.einsum("nkd,nd->nk", whitened, held_out)
-        quad = np.sum(whitened**2, axis=2) + (gamma / remaining)[:, None] * projection**2
+        quad = np.sum(whitened**2, axis=2) + (downdate / remaining)[:, None] * projection**2
         kappa = np.broadcast_to(self.kappa, (n, len(self.kappa))).copy()
-        kappa[rows, y] -= 1
+        kappa[rows, y] -= weight
         log_det_loo = (log_det + np.log(remaining))[:, None]
-        return student_t_log_density(quad, log_det_loo, self.dof - 1, kappa, self.n_features)
+        dof = (self.dof - weight)[:, None]
+        return student_t_log_density(quad, log_det_loo, dof, kappa, self.n_features)
 
 
 @dataclass(frozen=True)
@@ -270,19 +265,19 @@ class NormalInverseGammaPosterior(_ConditionalPosterior):
         )
         return density.sum(axis=2)
 
-    def loo_log_predictive(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def loo_log_predictive(self, X: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
         """The one-dimensional case of the Normal-Inverse-Wishart downdate, per feature."""
         n, rows = len(y), np.arange(len(y))
         scale = np.broadcast_to(2 * self.rate, (n, *self.rate.shape)).copy()
         centred = X[:, None, :] - self.means
-        gamma = self.kappa[y] / (self.kappa[y] - 1)
+        gamma = self.kappa[y] / (self.kappa[y] - weight)
         held_out = centred[rows, y]
-        scale[rows, y] -= gamma[:, None] * held_out**2
+        scale[rows, y] -= (weight * gamma)[:, None] * held_out**2
         centred[rows, y] = gamma[:, None] * held_out
         kappa = np.broadcast_to(self.kappa, (n, len(self.kappa))).copy()
-        kappa[rows, y] -= 1
+        kappa[rows, y] -= weight
         dof = np.broadcast_to(2 * self.shape, kappa.shape).copy()
-        dof[rows, y] -= 1
+        dof[rows, y] -= weight
         density = student_t_log_density(
             centred**2 / scale, np.log(scale), dof[:, :, None], kappa[:, :, None], 1
         )
@@ -321,12 +316,12 @@ class BetaPosterior(_ConditionalPosterior):
     def log_predictive(self, X: np.ndarray) -> np.ndarray:
         return bernoulli_log_density(X, self.ones / (self.ones + self.zeros))
 
-    def loo_log_predictive(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def loo_log_predictive(self, X: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
         rows = np.arange(len(y))
         ones = np.broadcast_to(self.ones, (len(y), *self.ones.shape)).copy()
         zeros = np.broadcast_to(self.zeros, ones.shape).copy()
-        ones[rows, y] -= X
-        zeros[rows, y] -= 1 - X
+        ones[rows, y] -= weight[:, None] * X
+        zeros[rows, y] -= weight[:, None] * (1 - X)
         return bernoulli_log_density(X, ones / (ones + zeros))
 
 
@@ -376,6 +371,9 @@ class GenerativePosterior:
         """:math:`\\log p(x_i, y = k \\mid D)`, shape (n, K)."""
         return self.class_prior.log_predictive() + self.conditional.log_predictive(X)
 
-    def loo_log_predictive(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """:math:`\\log p(x_i, y = k \\mid D_{-i})`, shape (n, K)."""
-        return self.class_prior.loo_log_predictive(y) + self.conditional.loo_log_predictive(X, y)
+    def loo_log_predictive(self, X: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        """:math:`\\log p(x_i, y = k \\mid D_{-i})`, row i removed with weight ``weight[i]``,
+        shape (n, K)."""
+        return self.class_prior.loo_log_predictive(y, weight) + self.conditional.loo_log_predictive(
+            X, y, weight
+        )

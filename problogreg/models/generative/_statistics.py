@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import FitData
-from ..likelihood import weighted_gram
+from ...core.numerics import weighted_gram
+from ...core.validation import FitData
 
 
 @dataclass(frozen=True)
@@ -58,13 +58,6 @@ class ClassMoments:
         sums = np.zeros_like(self.means)
         np.add.at(sums, y, self.sample_weight[:, None] * self.residuals**2)
         return sums
-
-
-def weighted_mean_variance(X: np.ndarray, sample_weight: np.ndarray):
-    """Weighted mean and population variance of every column of X."""
-    mean = np.average(X, axis=0, weights=sample_weight)
-    variance = np.average((X - mean) ** 2, axis=0, weights=sample_weight)
-    return mean, variance
 
 
 def ledoit_wolf_shrinkage(residuals: np.ndarray, sample_weight: np.ndarray) -> float:

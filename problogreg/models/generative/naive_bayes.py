@@ -18,12 +18,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._validation import FitData, validate_fit_data, validate_predict_data
+from ...core.numerics import log_softmax, weighted_mean_variance
+from ...core.validation import FitData, validate_fit_data, validate_predict_data
 from ._base import (
     BAYES_PARAMETER_CONSTRAINTS,
     GenerativeBayesMixin,
     centre_and_spread,
-    conditional_log_proba,
     resolve_class_prior,
 )
 from ._conjugate import (
@@ -32,7 +32,7 @@ from ._conjugate import (
     NormalInverseGammaPosterior,
     bernoulli_log_density,
 )
-from ._statistics import ClassMoments, weighted_mean_variance
+from ._statistics import ClassMoments
 
 
 class NaiveBayes(GenerativeBayesMixin, ClassifierMixin, BaseEstimator):
@@ -167,6 +167,7 @@ class NaiveBayes(GenerativeBayesMixin, ClassifierMixin, BaseEstimator):
         else:
             counts = _feature_counts(data)
             self.feature_prob_ = (counts + self.alpha) / (moments.counts[:, None] + 2 * self.alpha)
+        self._store_posterior(data)
         return self
 
     def _fit_gaussian(self, data: FitData, moments: ClassMoments) -> None:
@@ -213,7 +214,7 @@ class NaiveBayes(GenerativeBayesMixin, ClassifierMixin, BaseEstimator):
     def predict_log_proba(self, X):
         """Log class probabilities, shape (n_samples, n_classes), computed in log space."""
         X = validate_predict_data(self, X)
-        return conditional_log_proba(self._joint_log_likelihood(X))
+        return log_softmax(self._joint_log_likelihood(X))
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes)."""

@@ -1,6 +1,6 @@
 r"""Newton's method for the penalised negative log-posterior (the MAP solver).
 
-Minimises a smooth convex :math:`f(\phi)` (see :mod:`problogreg.objective`) in
+Minimises a smooth convex :math:`f(\phi)` (see :mod:`problogreg.core.objective`) in
 named steps, after scikit-learn's ``_glm/_newton_solver.py``:
 
 1. **setup** -- start at :math:`\phi_0` (zeros, or a warm start).
@@ -102,9 +102,6 @@ class SolverResult:
     ----------
     params : ndarray
         The minimiser :math:`\\hat\\phi`.
-    value : float
-        :math:`f(\\hat\\phi)`.
-    gradient : ndarray
     hessian : ndarray or None
         Dense Hessian at :math:`\\hat\\phi` (None on the Hessian-free path).
     cholesky : ndarray or None
@@ -112,15 +109,18 @@ class SolverResult:
     n_iter : int
         Newton iterations (plus L-BFGS iterations when it ran).
     converged : bool
+    stop_reason : {"converged", "max_iter", "line_search"}
+        Why the solver stopped: the tolerance was met, ``max_iter`` ran out,
+        or no step along the Newton direction decreased the objective (then
+        L-BFGS continued from there, as scikit-learn's Newton solver does).
     """
 
     params: np.ndarray
-    value: float
-    gradient: np.ndarray
     hessian: np.ndarray | None
     cholesky: np.ndarray | None
     n_iter: int
     converged: bool
+    stop_reason: str
 
 
 def dense_hessian_fits(n_params: int) -> bool:
@@ -243,7 +243,7 @@ class NewtonSolver:
 
     def solve(self, start: np.ndarray) -> SolverResult:
         self.setup(start)
-        converged = False
+        stop_reason = "max_iter"
         while True:
             try:
                 self.update_hessian()
@@ -254,13 +254,14 @@ class NewtonSolver:
                 self.rows = None
                 continue
             if self.rows is None and self.check_convergence():
-                converged = True
+                stop_reason = "converged"
                 break
             if self.n_iter >= self.max_iter:
                 break
             self.n_iter += 1
             if not self.line_search(self.newton_direction()):
                 if self.rows is None:
+                    stop_reason = "line_search"
                     break
                 self.rows = None
             elif self.rows is not None and self.subsample_phase_over():
@@ -269,15 +270,25 @@ class NewtonSolver:
             # max_iter ran out on a subsample's Hessian: return the exact one.
             self.rows = None
             self.update_hessian()
+        return self.result(stop_reason)
+
+    def result(self, stop_reason: str) -> SolverResult:
         return SolverResult(
             params=self.params,
-            value=self.value,
-            gradient=self.gradient,
             hessian=self.hessian,
             cholesky=self.cholesky,
             n_iter=self.n_iter,
-            converged=converged,
+            converged=stop_reason == "converged",
+            stop_reason=stop_reason,
         )
+
+    def finish_at(self, params: np.ndarray, n_iter: int) -> SolverResult:
+        """The exact Hessian and the convergence test at a point another method found."""
+        self.setup(params)
+        self.rows = None
+        self.n_iter = n_iter
+        self.update_hessian()
+        return self.result("converged" if self.check_convergence() else "line_search")
 
 
 def tolerance_unit(objective) -> float:
@@ -344,14 +355,14 @@ def _minimize(objective, start, solver, tol, max_iter) -> SolverResult:
         )
     if solver == "lbfgs" or (solver == "auto" and not fits):
         result = lbfgs(objective, start, tol, max_iter)
+        converged = bool(np.max(np.abs(result.jac)) <= tol * tolerance_unit(objective))
         return SolverResult(
             params=result.x,
-            value=float(result.fun),
-            gradient=result.jac,
             hessian=None,
             cholesky=None,
             n_iter=int(result.nit),
-            converged=bool(np.max(np.abs(result.jac)) <= tol * tolerance_unit(objective)),
+            converged=converged,
+            stop_reason="converged" if converged else "max_iter",
         )
     n_iter = 0
     subsample = None
@@ -360,9 +371,15 @@ def _minimize(objective, start, solver, tol, max_iter) -> SolverResult:
         start, n_iter = warm.x, int(warm.nit)
     elif solver == "auto":
         subsample = hessian_subsample(objective.likelihood, n_params)
-    result = NewtonSolver(objective, tol, max_iter, subsample).solve(start)
+    newton = NewtonSolver(objective, tol, max_iter, subsample)
+    result = newton.solve(start)
     result.n_iter += n_iter
-    return result
+    if result.stop_reason != "line_search":
+        return result
+    # Rounding defeats the Newton direction (e.g. features on wildly different
+    # scales): L-BFGS needs only gradients, and the Hessian is formed at its end.
+    rescue = lbfgs(objective, result.params, tol, max(1, max_iter - result.n_iter))
+    return newton.finish_at(rescue.x, result.n_iter + int(rescue.nit))
 
 
 def hessian_subsample(likelihood, n_params: int):
@@ -376,11 +393,26 @@ def hessian_subsample(likelihood, n_params: int):
     return likelihood.row_subsample(np.sort(index))
 
 
-def warn_not_converged(n_iter: int, tol: float) -> None:
+def warn_not_converged(result: SolverResult, tol: float) -> None:
+    """A ConvergenceWarning that names why the solver stopped short of ``tol``."""
+    if result.stop_reason == "line_search":
+        cause = (
+            "no step along the Newton direction decreased the objective, and L-BFGS "
+            "continued from there without reaching it either: the objective is dominated "
+            "by rounding there, typically because features differ in scale by many orders "
+            "of magnitude or a direction is nearly flat (collinear columns, a flat prior "
+            "on nearly separable data). Rescale the features (e.g. StandardScaler) or use "
+            "a more informative prior (a smaller prior_scale)"
+        )
+    else:
+        cause = (
+            "max_iter ran out. Increase max_iter; if that does not help, standardise the "
+            "features or use a more informative prior (a smaller prior_scale) -- flat "
+            "priors on nearly separable data also cause this"
+        )
     warnings.warn(
-        f"The MAP solver stopped after {n_iter} iterations without reaching tol={tol:g}. "
-        "Increase max_iter, standardise the features, or use a more informative prior "
-        "(a smaller prior_scale); flat priors on nearly separable data also cause this.",
+        f"The MAP solver stopped after {result.n_iter} iterations without reaching "
+        f"tol={tol:g}: {cause}.",
         ConvergenceWarning,
         stacklevel=3,
     )

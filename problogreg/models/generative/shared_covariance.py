@@ -23,8 +23,8 @@ from scipy import linalg
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._validation import FitData, feature_names, validate_fit_data
-from ..map import LinearLogitClassifierMixin
+from ...core.validation import FitData, feature_names, validate_fit_data
+from .._linear import LinearLogitClassifierMixin
 from ._base import (
     BAYES_PARAMETER_CONSTRAINTS,
     GenerativeBayesMixin,
@@ -166,6 +166,7 @@ class SharedCovarianceGaussian(
         self.covariance_ = (1 - self.shrinkage_) * covariance + self.shrinkage_ * target
         factor = self._factor_covariance(data)
         self.coef_, self.intercept_ = self._implied_logistic(factor)
+        self._store_posterior(data)
         return self
 
     def _shrinkage_intensity(self, moments: ClassMoments, covariance: np.ndarray) -> float:

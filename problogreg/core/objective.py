@@ -1,0 +1,75 @@
+r"""The penalised negative log-posterior in free (identified) coordinates.
+
+.. math::
+
+    f(\phi) = \ell(T\phi) + \tfrac12 \sum_j \lambda_j \phi_j^2,
+
+with :math:`\ell` the negative log-likelihood (:mod:`problogreg.core.likelihood`),
+:math:`\lambda` the prior precisions (:mod:`problogreg.core.priors`) and
+:math:`T` the linear map from the free parameters :math:`\phi` to the
+likelihood's parameters, described by the objective's
+:class:`~problogreg.core.layout.ParameterLayout`. Because :math:`T` is linear,
+gradient and Hessian pull back as :math:`T^\top g` and :math:`T^\top H T`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layout import ParameterLayout
+from .likelihood import SoftmaxLikelihood
+from .priors import ResolvedPrior
+
+
+class PosteriorObjective:
+    """Penalised negative log-posterior of a logistic model in free coordinates.
+
+    Parameters
+    ----------
+    likelihood : SoftmaxLikelihood
+    prior : ResolvedPrior
+
+    Attributes
+    ----------
+    layout : ParameterLayout
+        Made here, once: the symmetric model's intercepts are free contrasts
+        exactly when their prior is flat.
+    scale, precision : ndarray of shape (n_params,)
+        Prior sd and precision of every free parameter.
+    """
+
+    def __init__(self, likelihood: SoftmaxLikelihood, prior: ResolvedPrior):
+        self.likelihood = likelihood
+        self.prior = prior
+        self.layout = ParameterLayout(
+            n_classes=likelihood.n_classes,
+            n_features=likelihood.n_features,
+            reference=likelihood.reference,
+            sum_to_zero=not likelihood.reference and not prior.intercept_is_proper,
+        )
+        self.n_params = self.layout.n_free
+        self.scale = self.layout.free_prior_scale(prior.intercept_scale, prior.coef_scale)
+        self.precision = 1.0 / self.scale**2
+
+    def penalty(self, phi: np.ndarray) -> float:
+        return 0.5 * float(np.sum(self.precision * phi**2))
+
+    def value(self, phi: np.ndarray) -> float:
+        return self.likelihood.loss(self.layout.to_likelihood(phi)) + self.penalty(phi)
+
+    def value_gradient(self, phi: np.ndarray) -> tuple[float, np.ndarray]:
+        loss, gradient = self.likelihood.loss_gradient(self.layout.to_likelihood(phi))
+        pulled = self.layout.from_likelihood(gradient)
+        return loss + self.penalty(phi), pulled + self.precision * phi
+
+    def hessian(self, phi: np.ndarray, rows=None) -> np.ndarray:
+        """Hessian of f; with ``rows`` (a :class:`~problogreg.core.likelihood.RowSubsample`)
+        the likelihood part is estimated from those samples."""
+        theta = self.layout.to_likelihood(phi)
+        hessian = self.layout.pull_hessian(self.likelihood.hessian(theta, rows))
+        hessian[np.diag_indices_from(hessian)] += self.precision
+        return hessian
+
+    def log_likelihood(self, phi: np.ndarray) -> float:
+        r"""Weighted log-likelihood :math:`-\ell(T\phi)`."""
+        return -self.likelihood.loss(self.layout.to_likelihood(phi))

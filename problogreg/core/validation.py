@@ -1,0 +1,224 @@
+"""Input validation: user inputs -> clean arrays, label encoding, clear errors.
+
+Every estimator goes through these two functions, so every estimator reports bad
+input with the same words. The arrays returned are always fresh copies or
+read-only views: user inputs are never modified in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+#: Rows of X sampled into a data fingerprint: enough to tell data sets apart, cheap at any n.
+FINGERPRINT_ROWS = 1024
+
+
+@dataclass(frozen=True)
+class DataFingerprint:
+    """A cheap identity of a training set: its shape and hashes of sampled rows and weights.
+
+    Stored by every estimator as ``data_fingerprint_`` so that model comparison
+    can refuse data a model was not fitted on.
+    """
+
+    n_samples: int
+    n_features: int
+    data_hash: str
+    weight_hash: str
+
+    @classmethod
+    def of(cls, X: np.ndarray, labels: np.ndarray, sample_weight: np.ndarray):
+        step = max(1, X.shape[0] // FINGERPRINT_ROWS)
+        data = hashlib.blake2b(np.ascontiguousarray(X[::step]).tobytes(), digest_size=12)
+        data.update(np.asarray([str(label) for label in labels[::step]]).astype("U").tobytes())
+        weights = hashlib.blake2b(np.ascontiguousarray(sample_weight).tobytes(), digest_size=12)
+        return cls(X.shape[0], X.shape[1], data.hexdigest(), weights.hexdigest())
+
+    def mismatch(self, other: DataFingerprint) -> str | None:
+        """Why ``other`` is not the data behind this fingerprint, or None when it is."""
+        if (self.n_samples, self.n_features) != (other.n_samples, other.n_features):
+            return (
+                f"it was fitted on {self.n_samples} x {self.n_features} data, not "
+                f"{other.n_samples} x {other.n_features}"
+            )
+        if self.data_hash != other.data_hash:
+            return "it was fitted on other values of X or y (same shape)"
+        if self.weight_hash != other.weight_hash:
+            return "it was fitted with other sample weights (pass the same sample_weight)"
+        return None
+
+
+@dataclass(frozen=True)
+class FitData:
+    """Validated training data.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_samples, n_features), float64
+    y : ndarray of shape (n_samples,), int
+        Class codes: ``classes[y[i]]`` is the label of sample ``i``.
+    classes : ndarray of shape (n_classes,)
+        Sorted unique labels.
+    sample_weight : ndarray of shape (n_samples,), float64
+    fingerprint : DataFingerprint
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    classes: np.ndarray
+    sample_weight: np.ndarray
+    fingerprint: DataFingerprint
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+
+def validate_fit_data(estimator, X, y, sample_weight=None) -> FitData:
+    """Validate training inputs and encode the labels.
+
+    Sets ``n_features_in_`` (and ``feature_names_in_`` for a DataFrame) on the
+    estimator, following scikit-learn's conventions.
+
+    Raises
+    ------
+    ValueError
+        For NaN or infinite values, mismatched lengths, empty data, fewer than two
+        classes, and negative, non-finite or all-zero sample weights.
+    """
+    X, y = validate_data(estimator, X, y, dtype=np.float64, y_numeric=False)
+    check_classification_targets(y)
+    classes, codes = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise ValueError(
+            f"y has only one class ({format_label(classes[0])}); a classifier needs samples "
+            "from at least two classes. Check the target column or the train/test split."
+        )
+    weights = validate_sample_weight(sample_weight, X.shape[0])
+    present = np.bincount(codes, weights=weights, minlength=len(classes)) > 0
+    if not present.all():
+        missing = [format_label(c) for c in classes[~present]]
+        raise ValueError(
+            f"Every sample of class {', '.join(missing)} has zero sample_weight, so the "
+            "class carries no information. Drop those samples or give them weight."
+        )
+    return FitData(
+        X=X,
+        y=codes.astype(np.intp),
+        classes=classes,
+        sample_weight=weights,
+        fingerprint=DataFingerprint.of(X, classes[codes], weights),
+    )
+
+
+def format_label(value) -> str:
+    """A class label as the user wrote it (numpy scalars unwrapped: 1, not np.int64(1))."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def feature_names(estimator) -> list[str]:
+    """The fitted estimator's feature names: its DataFrame columns, else x0, x1, ..."""
+    if hasattr(estimator, "feature_names_in_"):
+        return [str(name) for name in estimator.feature_names_in_]
+    return [f"x{j}" for j in range(estimator.n_features_in_)]
+
+
+def validate_predict_data(estimator, X) -> np.ndarray:
+    """Check that the estimator is fitted and that X matches the training features."""
+    check_is_fitted(estimator)
+    return validate_data(estimator, X, dtype=np.float64, reset=False)
+
+
+def encode_labels(classes: np.ndarray, y) -> np.ndarray:
+    """Codes of the labels ``y`` in the fitted ``classes`` (``classes[codes] == y``).
+
+    Raises
+    ------
+    ValueError
+        Naming the labels the model was not fitted on.
+    """
+    y = np.asarray(y)
+    codes = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
+    unknown = classes[codes] != y
+    if np.any(unknown):
+        labels = ", ".join(sorted({format_label(label) for label in y[unknown]}))
+        fitted = ", ".join(format_label(label) for label in classes)
+        raise ValueError(
+            f"y contains labels the model was not fitted on: {labels}; the fitted classes "
+            f"are {fitted}."
+        )
+    return codes
+
+
+def validate_scoring_data(estimator, X, y, sample_weight=None):
+    """Check (X, y[, sample_weight]) against a fitted estimator for scoring or LOO.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+    codes : ndarray of shape (n_samples,)
+        Class codes of y in ``estimator.classes_``.
+    sample_weight : ndarray of shape (n_samples,)
+    """
+    if X is None or y is None:
+        raise ValueError("Pass both X and y (the data to score).")
+    X = validate_predict_data(estimator, X)
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != X.shape[0]:
+        raise ValueError(
+            f"y must be a 1-D array with one label per row of X ({X.shape[0]}); "
+            f"got shape {y.shape}."
+        )
+    codes = encode_labels(estimator.classes_, y)
+    return X, codes, validate_sample_weight(sample_weight, X.shape[0])
+
+
+def validate_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
+    if sample_weight is None:
+        return np.ones(n_samples)
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    if weights.ndim == 0:
+        # A scalar weighs every sample alike; it still has to pass the checks below.
+        weights = np.full(n_samples, float(weights))
+    if weights.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight has shape {weights.shape}, but X has {n_samples} samples; "
+            f"pass one weight per sample, shape ({n_samples},)."
+        )
+    if not np.all(np.isfinite(weights)):
+        raise ValueError("sample_weight contains NaN or infinite values.")
+    if np.any(weights < 0):
+        raise ValueError(
+            f"sample_weight contains {np.count_nonzero(weights < 0)} negative values; "
+            "weights must be >= 0."
+        )
+    if not np.any(weights > 0):
+        raise ValueError("sample_weight is zero for every sample; nothing to fit.")
+    return weights.copy()
+
+
+def check_random_state(random_state) -> np.random.Generator:
+    """The package's one random-state policy: a numpy Generator from None, an int,
+    a SeedSequence, a Generator (used as is) or a legacy RandomState."""
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+    try:
+        return np.random.default_rng(random_state)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"random_state must be None, a non-negative int or a numpy Generator; got "
+            f"{random_state!r}."
+        ) from None
+
+
+def check_count(value, name: str, minimum: int = 1) -> int:
+    """A positive integer argument (draws, chains, ...), or a ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+    return int(value)

@@ -1,0 +1,1 @@
+"""Evaluation: put fitted models side by side (LOO, held-out scores) and compare posteriors."""

@@ -1,0 +1,218 @@
+"""From validated data to a :class:`~problogreg.core.result.MAPResult`, with actionable errors.
+
+The steps every estimator built on the logistic model shares: choose the
+multiclass parametrisation, build the objective, run the solver, and turn the
+solver's failures (a flat direction, a separable data set) into messages that
+name classes and features.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from ..core.likelihood import SoftmaxLikelihood
+from ..core.newton import SingularHessianError, cholesky_or_explain, minimize, warn_not_converged
+from ..core.objective import PosteriorObjective
+from ..core.priors import ResolvedPrior, resolve_prior
+from ..core.result import MAPResult
+from ..core.separation import find_separation, separation_check_fits
+from ..core.validation import FitData, feature_names, format_label, validate_fit_data
+
+#: A fitted probability of the observed class this close to 1 makes an MLE suspect.
+SEPARATION_SUSPICION = 1e-7
+
+
+class SeparationError(ValueError):
+    """The maximum-likelihood estimate does not exist: the classes are separable."""
+
+
+def resolve_multiclass(multiclass: str, n_classes: int, prior: ResolvedPrior) -> str:
+    """The parametrisation actually used: "binary", "symmetric" or "reference"."""
+    if n_classes == 2:
+        return "binary"
+    if multiclass == "auto":
+        return "symmetric" if prior.coef_is_proper else "reference"
+    if multiclass == "symmetric" and not prior.coef_is_proper:
+        raise ValueError(
+            "multiclass='symmetric' needs a proper coefficient prior: with a flat "
+            "prior the K coefficient rows are only identified up to a common shift. "
+            "Set prior_scale to a number, or use multiclass='reference' (the MLE "
+            "convention of statsmodels MNLogit and R's multinom)."
+        )
+    return multiclass
+
+
+def build_objective(data: FitData, prior: ResolvedPrior, multiclass: str) -> PosteriorObjective:
+    """The penalised negative log-posterior of validated data (``multiclass`` resolved)."""
+    likelihood = SoftmaxLikelihood(
+        data.X, data.y, data.sample_weight, data.n_classes, reference=multiclass != "symmetric"
+    )
+    return PosteriorObjective(likelihood, prior)
+
+
+def mode_finder(estimator, X, y, sample_weight, *, solver="auto", tol=1e-8, max_iter=100):
+    """Validate the data and build the :class:`ModeFinder` of an estimator of the logistic model.
+
+    ``estimator`` carries the prior parameters (``prior_scale``,
+    ``intercept_prior_scale``, ``autoscale``, ``multiclass``); this sets its
+    ``classes_``, ``multiclass_``, ``data_fingerprint_``, ``n_features_in_``
+    (and ``feature_names_in_``), as scikit-learn's conventions ask of ``fit``.
+    """
+    data = validate_fit_data(estimator, X, y, sample_weight)
+    estimator.classes_ = data.classes
+    estimator.data_fingerprint_ = data.fingerprint
+    prior = resolve_prior(
+        estimator.prior_scale,
+        estimator.intercept_prior_scale,
+        estimator.autoscale,
+        data.X,
+        data.sample_weight,
+    )
+    estimator.multiclass_ = resolve_multiclass(estimator.multiclass, data.n_classes, prior)
+    objective = build_objective(data, prior, estimator.multiclass_)
+    return ModeFinder(
+        objective,
+        data.classes,
+        feature_names(estimator),
+        solver=solver,
+        tol=tol,
+        max_iter=max_iter,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ModeFinder:
+    """Solve for the posterior mode of one objective and explain failures.
+
+    Attributes
+    ----------
+    objective : PosteriorObjective
+    classes : ndarray
+        Class labels, for messages.
+    feature_names : list of str
+    solver, tol, max_iter : as for :class:`~problogreg.MAPLogisticRegression`.
+    """
+
+    objective: PosteriorObjective
+    classes: np.ndarray
+    feature_names: list
+    solver: str = "auto"
+    tol: float = 1e-8
+    max_iter: int = 100
+
+    @property
+    def layout(self):
+        return self.objective.layout
+
+    def solve(self, start: np.ndarray | None = None) -> MAPResult:
+        """The mode (from zeros, or a warm start), checked for separation."""
+        objective = self.objective
+        start = np.zeros(objective.n_params) if start is None else start
+        try:
+            result = minimize(
+                objective, start, solver=self.solver, tol=self.tol, max_iter=self.max_iter
+            )
+        except SingularHessianError as err:
+            self.raise_if_separated(force=True)
+            raise ValueError(self.singular_message(err)) from None
+        self.raise_if_separated(params=result.params, converged=result.converged)
+        if not result.converged:
+            warn_not_converged(result, self.tol)
+        return MAPResult(
+            layout=self.layout,
+            prior=objective.prior,
+            mode=result.params,
+            hessian=result.hessian,
+            cholesky=result.cholesky,
+            n_iter=result.n_iter,
+            converged=result.converged,
+            log_likelihood=objective.log_likelihood(result.params),
+        )
+
+    def with_hessian(self, result: MAPResult) -> MAPResult:
+        """``result`` with the exact Hessian and its factor (formed when the solver did not)."""
+        if result.cholesky is not None:
+            return result
+        hessian = self.objective.hessian(result.mode)
+        try:
+            cholesky = cholesky_or_explain(hessian)
+        except SingularHessianError as err:
+            raise ValueError(self.singular_message(err)) from None
+        return dataclasses.replace(result, hessian=hessian, cholesky=cholesky)
+
+    # -- failures ------------------------------------------------------------
+    def raise_if_separated(self, params=None, converged=True, force=False) -> None:
+        """Run the separation LP when the fit looks like a runaway MLE."""
+        likelihood, objective = self.objective.likelihood, self.objective
+        # Only the reference form can have flat coefficients (symmetric needs a
+        # proper prior), and there free and likelihood coordinates coincide.
+        if not likelihood.reference:
+            return
+        flat = np.flatnonzero(objective.precision == 0)
+        if len(flat) == 0:
+            return
+        if not force:
+            log_lik = likelihood.pointwise_log_likelihood(self.layout.to_likelihood(params))
+            if converged and log_lik.max() < -SEPARATION_SUSPICION:
+                return
+        separation = find_separation(likelihood, flat)
+        if separation is None:
+            if not force and not separation_check_fits(likelihood, flat):
+                # The symptoms above are all we have: warn rather than return a
+                # possibly diverging MLE in silence.
+                warnings.warn(
+                    "Some fitted probabilities are numerically 0 or 1 (or the solver did "
+                    "not converge) and the data are too large for the exact separation "
+                    "check, so the classes may be separable: then the maximum-likelihood "
+                    "estimate is infinite and these coefficients are meaningless. Use a "
+                    "proper prior instead of prior_scale=None.",
+                    ConvergenceWarning,
+                    stacklevel=5,
+                )
+            return
+        raise SeparationError(self.separation_message(separation))
+
+    def separation_message(self, separation) -> str:
+        labels = self.layout.likelihood_labels(self.classes, self.feature_names)
+        unordered = sorted({tuple(sorted(pair)) for pair in separation.class_pairs})
+        pairs = "; ".join(
+            f"{format_label(self.classes[a])} and {format_label(self.classes[b])}"
+            for a, b in unordered
+        )
+        params_named = ", ".join(labels[j] for j in separation.parameters)
+        n_samples = len(self.objective.likelihood.y)
+        if separation.complete:
+            kind, detail = "completely", "every sample lies strictly on its own class's side"
+        else:
+            kind = "quasi-completely"
+            detail = (
+                f"at least {separation.n_strict} of {n_samples} samples lie strictly on their "
+                "own class's side and the rest on the boundary"
+            )
+        return (
+            f"The classes are {kind} separable by a linear combination of [{params_named}] "
+            f"(classes {pairs}): {detail}, "
+            f"so the maximum-likelihood estimate is infinite. Use a proper "
+            "prior instead of prior_scale=None (the default prior_scale=2.5 is weakly "
+            "informative), or remove the separating features."
+        )
+
+    def singular_message(self, err: SingularHessianError) -> str:
+        labels = self.layout.free_labels(self.classes, self.feature_names)
+        involved = [labels[j] for j in err.involved]
+        X = self.objective.likelihood.X
+        constant = [
+            name for name, sd in zip(self.feature_names, X.std(axis=0), strict=True) if sd == 0
+        ]
+        hint = f" Constant columns (they duplicate the intercept): {constant}." if constant else ""
+        return (
+            "The objective is flat along a combination of "
+            f"{involved}: these columns are constant or linearly dependent, so the "
+            f"parameters are not identified under a flat prior.{hint} Drop the redundant "
+            "columns, or give them a proper prior (set prior_scale, and "
+            "intercept_prior_scale for the intercept)."
+        )

@@ -1,0 +1,420 @@
+r"""LaplaceLogisticRegression: a Gaussian posterior at the MAP.
+
+The posterior over the free parameters :math:`\phi` (intercepts first, see
+:mod:`problogreg.core.layout`) is approximated by
+
+.. math::
+
+    p(\phi \mid X, y) \approx \mathcal N(\hat\phi, H^{-1}), \qquad
+    H = \nabla^2 f(\hat\phi) = L L^\top,
+
+with :math:`f` the penalised negative log-posterior, :math:`\hat\phi` its
+minimiser and :math:`H` its exact Hessian there (never a quasi-Newton
+estimate). The Gaussian is a :class:`~problogreg.posterior.gaussian.GaussianPosterior`
+(``posterior_``), which computes everything from :math:`L`; the log evidence
+is in :mod:`problogreg.models._evidence`. Draws of ``coef`` and ``intercept``
+are :math:`T\phi` in the class-row layout of the estimators (a reference
+class's row is zeros; for the symmetric model with a flat intercept prior
+every intercept draw sums to zero exactly).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+from scipy import special, stats
+from sklearn.utils.validation import check_is_fitted
+
+from ..core.newton import DENSE_HESSIAN_MAX_BYTES
+from ..core.validation import (
+    check_count,
+    check_random_state,
+    feature_names,
+    validate_predict_data,
+    validate_scoring_data,
+)
+from ..posterior.arviz_io import coef_intercept_variables
+from ..posterior.draws import BLOCK_ELEMENTS, DrawPredictor
+from ..posterior.gaussian import laplace_posterior, logit_moments, moderated_log_proba
+from ..posterior.loo import psis_loo
+from ._approximation_check import ApproximationCheck, importance_check
+from ._evidence import effective_n_params, laplace_log_evidence, maximise_evidence
+from ._posterior_api import check_draws, check_returned_size, draws_datatree
+from .map import MAPLogisticRegression
+
+__all__ = ["ApproximationCheck", "LaplaceLogisticRegression", "UndefinedEvidenceError"]
+
+#: A Laplace fit keeps up to four dense p x p matrices (Hessian, Cholesky factor,
+#: covariance, and the transient inverse factor); together they must fit this budget.
+LAPLACE_DENSE_MATRICES = 4
+_PREDICT_METHODS = ("probit", "mc", "map")
+
+
+class UndefinedEvidenceError(ValueError, AttributeError):
+    """The marginal likelihood does not exist: some prior is flat (improper)."""
+
+
+def _check_prob(prob) -> float:
+    if isinstance(prob, bool) or not np.isscalar(prob) or not 0 < prob < 1:
+        raise ValueError(f"prob must be a number strictly between 0 and 1; got {prob!r}.")
+    return float(prob)
+
+
+class LaplaceLogisticRegression(MAPLogisticRegression):
+    """Logistic regression with a Gaussian (Laplace) approximation to the posterior.
+
+    The posterior over the free parameters is N(``posterior_mean_``,
+    ``posterior_cov_``): the MAP and the inverse of the exact Hessian of the
+    penalised negative log-posterior there (see the module docstring).
+
+    Parameters
+    ----------
+    prior_scale, intercept_prior_scale, autoscale, multiclass, solver, tol, max_iter
+        As for :class:`~problogreg.MAPLogisticRegression`. With
+        ``solver="lbfgs"`` the exact Hessian is still computed once, at the optimum.
+    optimize_prior : bool, default=False
+        Empirical Bayes: multiply the coefficient prior scales by the global
+        factor that maximises the Laplace evidence (a bounded 1-D search on the
+        log scale, each step a warm-started MAP fit). Needs proper priors.
+
+    Attributes
+    ----------
+    posterior_ : GaussianPosterior
+        The Laplace posterior over the free parameters.
+    posterior_mean_ : ndarray of shape (n_params,)
+        The MAP in free coordinates (intercepts first; for the symmetric model
+        with a flat intercept prior, K-1 orthonormal intercept contrasts).
+    posterior_cov_ : ndarray of shape (n_params, n_params)
+        :math:`H^{-1} = L^{-\\top} L^{-1}` from the Cholesky factor of ``hessian_``.
+    log_evidence_ : float
+        Laplace approximation of :math:`\\log p(y \\mid X)` with the normalised
+        prior. Accessing it raises :class:`UndefinedEvidenceError` when a prior is flat.
+    effective_n_params_ : float
+        :math:`\\gamma = p - \\sum_j \\lambda_j \\Sigma_{jj}` (MacKay's number of
+        well-determined parameters; :math:`\\lambda_j` the prior precisions).
+    evidence_prior_scale_ : float or ndarray
+        Only with ``optimize_prior=True``: the ``prior_scale`` argument that
+        maximises the evidence; ``prior_scale_`` holds the resolved scales.
+    Others as for :class:`~problogreg.MAPLogisticRegression`: ``result_``,
+    ``coef_``, ``intercept_``, ``hessian_``, ``classes_``, ``prior_scale_``, ...
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from problogreg import LaplaceLogisticRegression
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0], [4.0]])
+    >>> y = np.array([0, 0, 1, 0, 1])
+    >>> model = LaplaceLogisticRegression().fit(X, y)
+    >>> proba = model.predict_proba(X)
+    >>> lower, upper = model.predict_interval(X)
+    >>> bool(np.all((lower <= proba) & (proba <= upper)))
+    True
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        **MAPLogisticRegression._parameter_constraints,
+        "optimize_prior": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        prior_scale=2.5,
+        intercept_prior_scale=10.0,
+        autoscale=True,
+        multiclass="auto",
+        optimize_prior=False,
+        solver="auto",
+        tol=1e-8,
+        max_iter=100,
+    ):
+        super().__init__(
+            prior_scale=prior_scale,
+            intercept_prior_scale=intercept_prior_scale,
+            autoscale=autoscale,
+            multiclass=multiclass,
+            solver=solver,
+            tol=tol,
+            max_iter=max_iter,
+        )
+        self.optimize_prior = optimize_prior
+
+    # -- fit -----------------------------------------------------------------
+    def fit(self, X, y, sample_weight=None):
+        """Fit the MAP, the exact Hessian there, and the Gaussian posterior.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            As for the MAP fit; with ``optimize_prior=True`` and a flat prior
+            (the evidence is then undefined).
+        MemoryError
+            When the dense posterior covariance over K·(d+1) parameters would
+            not fit in memory.
+        """
+        self._validate_params()
+        finder = self._mode_finder(X, y, sample_weight)
+        self._check_problem_size(finder.objective.n_params)
+        prior = finder.objective.prior
+        if self.optimize_prior and not prior.is_proper:
+            raise ValueError(
+                "optimize_prior=True maximises the marginal likelihood, which is undefined "
+                "under a flat prior: set prior_scale (without inf entries) and "
+                "intercept_prior_scale to numbers."
+            )
+        result = finder.with_hessian(finder.solve())
+        if self.optimize_prior:
+            result, factor = maximise_evidence(finder, result)
+            self.evidence_prior_scale_ = factor * (
+                np.asarray(self.prior_scale, dtype=float)
+                if np.ndim(self.prior_scale)
+                else float(self.prior_scale)
+            )
+        elif hasattr(self, "evidence_prior_scale_"):
+            del self.evidence_prior_scale_
+        self._store_result(result)
+        self.posterior_ = laplace_posterior(result)
+        self.posterior_mean_ = result.mode.copy()
+        self.posterior_cov_ = self.posterior_.covariance()
+        self.effective_n_params_ = effective_n_params(result)
+        self._log_evidence = laplace_log_evidence(result) if prior.is_proper else None
+        return self
+
+    @staticmethod
+    def _check_problem_size(n_params: int) -> None:
+        needed = LAPLACE_DENSE_MATRICES * 8 * n_params**2
+        if needed > DENSE_HESSIAN_MAX_BYTES:
+            raise MemoryError(
+                f"The Laplace posterior over {n_params} parameters (classes x (features + 1)) "
+                f"needs {LAPLACE_DENSE_MATRICES} dense {n_params} x {n_params} matrices, "
+                f"{needed / 1024**3:.1f} GiB (limit {DENSE_HESSIAN_MAX_BYTES / 1024**3:.0f} "
+                "GiB). Reduce the number of features (selection or PCA), or use "
+                "MAPLogisticRegression(solver='lbfgs') for a point estimate."
+            )
+
+    @property
+    def log_evidence_(self) -> float:
+        check_is_fitted(self)
+        if self._log_evidence is None:
+            raise UndefinedEvidenceError(
+                "log_evidence_ is undefined: a flat prior (prior_scale=None or "
+                "intercept_prior_scale=None) is improper, so the marginal likelihood "
+                "p(y | X) does not exist. Give every parameter a proper prior to compare "
+                "models by evidence."
+            )
+        return self._log_evidence
+
+    # -- draws -----------------------------------------------------------------
+    def _draws(self, n_draws: int, random_state):
+        """Free draws (S, p), their standard normals, and a predictor over them."""
+        check_is_fitted(self)
+        rng = check_random_state(random_state)
+        noise = rng.standard_normal((n_draws, self.posterior_.dim))
+        free = self.posterior_.noise_to_draws(noise)
+        layout = self.result_.layout
+        predictor = DrawPredictor.linear(*layout.class_rows(layout.to_likelihood(free)))
+        return free, noise, predictor
+
+    # -- prediction ------------------------------------------------------------
+    def _check_method(self, method: str) -> None:
+        if method not in _PREDICT_METHODS:
+            raise ValueError(
+                f"method must be one of {', '.join(map(repr, _PREDICT_METHODS))}; got {method!r}."
+            )
+
+    def _row_blocks(self, n_rows: int):
+        """Blocks of rows whose (rows x K x K) moment arrays stay within the block budget."""
+        step = max(1, BLOCK_ELEMENTS // len(self.classes_) ** 2)
+        for start in range(0, n_rows, step):
+            yield slice(start, start + step)
+
+    def predict_log_proba(self, X, method="probit", draws=4000, random_state=0):
+        """Log of :meth:`predict_proba` (computed stably for the probit and plug-in methods)."""
+        self._check_method(method)
+        if method == "map":
+            return super().predict_log_proba(X)
+        X = validate_predict_data(self, X)
+        if method == "mc":
+            _, _, predictor = self._draws(check_count(draws, "draws"), random_state)
+            return predictor.mean_log_proba(X)
+        log_proba = np.empty((X.shape[0], len(self.classes_)))
+        for rows in self._row_blocks(X.shape[0]):
+            moments = logit_moments(self.posterior_, self.result_.layout, X[rows])
+            log_proba[rows] = moderated_log_proba(*moments)
+        return log_proba
+
+    def predict_proba(self, X, method="probit", draws=4000, random_state=0):
+        """Posterior predictive class probabilities, shape (n_samples, n_classes).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        method : {"probit", "mc", "map"}, default="probit"
+            "probit": closed form. For two classes the moderated output
+            :math:`\\sigma(\\mu / \\sqrt{1 + \\pi s^2 / 8})`, with :math:`\\mu, s^2`
+            the posterior mean and variance of the linear predictor; for more
+            classes the pairwise (mean-field) extension of the same formula,
+            see :func:`~problogreg.posterior.gaussian.moderated_log_proba`.
+            "mc": the average of the softmax over ``draws`` posterior draws
+            (seeded by ``random_state``). "map": plug-in probabilities at the MAP.
+        draws : int, default=4000
+            Monte Carlo draws for ``method="mc"``.
+        random_state : None, int or numpy Generator, default=0
+        """
+        return np.exp(self.predict_log_proba(X, method, draws, random_state))
+
+    def decision_function(self, X):
+        """Moderated scores: log-odds of ``classes_[1]`` (binary) or log-probabilities.
+
+        These are the scores of the default ``predict_proba`` (method "probit"),
+        so they rank samples the same way.
+        """
+        log_proba = self.predict_log_proba(X)
+        return log_proba[:, 1] - log_proba[:, 0] if len(self.classes_) == 2 else log_proba
+
+    def predict_interval(self, X, prob=0.94, draws=4000, random_state=0):
+        """Equal-tailed posterior intervals of each class probability.
+
+        Binary: exact under the Gaussian posterior. The linear predictor is
+        :math:`\\eta \\sim N(\\mu, s^2)` and :math:`\\sigma` is monotone, so
+        :math:`p_1 \\in [\\sigma(\\mu - z s), \\sigma(\\mu + z s)]` with
+        :math:`z = \\Phi^{-1}((1 + \\mathrm{prob})/2)`, and :math:`p_0 = 1 - p_1`.
+        Multiclass: quantiles over ``draws`` posterior draws.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        prob : float, default=0.94
+            Probability mass inside each interval.
+        draws : int, default=4000
+            Monte Carlo draws (multiclass only).
+        random_state : None, int or numpy Generator, default=0
+
+        Returns
+        -------
+        lower, upper : ndarrays of shape (n_samples, n_classes)
+        """
+        prob = _check_prob(prob)
+        X = validate_predict_data(self, X)
+        if len(self.classes_) == 2:
+            mean, cov = logit_moments(self.posterior_, self.result_.layout, X)
+            half_width = stats.norm.ppf(0.5 + prob / 2) * np.sqrt(cov[:, 1, 1])
+            lower = special.expit(mean[:, 1] - half_width)
+            upper = special.expit(mean[:, 1] + half_width)
+            return np.column_stack([1 - upper, lower]), np.column_stack([1 - lower, upper])
+        _, _, predictor = self._draws(check_count(draws, "draws"), random_state)
+        return predictor.interval(X, prob)
+
+    # -- the posterior protocol ------------------------------------------------
+    def sample_posterior(self, draws=1000, chains=4, random_state=None, X=None, y=None):
+        """Independent draws from the Laplace posterior as an ArviZ DataTree.
+
+        Parameters
+        ----------
+        draws, chains : int, default 1000 and 4
+            The ``chains x draws`` draws are independent; the chain dimension
+            exists so that ArviZ diagnostics apply unchanged.
+        random_state : None, int or numpy Generator
+        X, y : optional
+            Data (usually the training data) whose pointwise log-likelihood
+            :math:`\\log p(y_i \\mid x_i, \\theta)` is stored in the
+            ``log_likelihood`` group, with ``observed_data`` holding ``y``.
+
+        Returns
+        -------
+        xarray.DataTree
+            ``posterior`` with ``coef`` (chain, draw, feature) or (chain, draw,
+            class, feature) and ``intercept`` (chain, draw) or (chain, draw,
+            class); a reference class's parameters are stored as zeros.
+        """
+        draws, chains = check_draws(draws, chains)
+        check_is_fitted(self)
+        check_returned_size(draws * chains, self.result_.layout.n_likelihood)
+        free, _, predictor = self._draws(draws * chains, random_state)
+        layout = self.result_.layout
+        variables = coef_intercept_variables(*layout.class_rows(layout.to_likelihood(free)))
+        attrs = {"inference_library": "problogreg", "method": "laplace"}
+        return draws_datatree(self, variables, predictor, chains, X, y, attrs)
+
+    def check_approximation(self, X, y, sample_weight=None, draws=4000, random_state=0):
+        """Check the Laplace posterior by Pareto-smoothed importance sampling (PSIS).
+
+        Draws :math:`\\phi_s \\sim q = N(\\hat\\phi, H^{-1})`, weights them by
+        :math:`r_s = \\tilde p(\\phi_s \\mid y) / q(\\phi_s)` with
+        :math:`\\tilde p` the unnormalised exact posterior, smooths the largest
+        ratios, and reports the Pareto shape k of their tail: below the
+        threshold the approximation is good and the self-normalised weights give
+        corrected posterior means and sds; above it, use NUTS.
+
+        Parameters
+        ----------
+        X, y : the training data (the exact posterior is defined by them).
+        sample_weight : array-like, optional
+            The training weights, if the model was fitted with weights.
+        draws : int, default=4000
+        random_state : None, int or numpy Generator, default=0
+
+        Returns
+        -------
+        ApproximationCheck
+        """
+        check_is_fitted(self)
+        draws = check_count(draws, "draws", minimum=100)
+        X, codes, weights = validate_scoring_data(self, X, y, sample_weight)
+        free, noise, predictor = self._draws(draws, random_state)
+        log_ratio = (
+            predictor.total_log_likelihood(X, codes, weights)
+            + self.result_.log_prior(free)
+            - self.posterior_.log_density_of_noise(noise)
+        )
+        layout = self.result_.layout
+        return importance_check(
+            free,
+            log_ratio,
+            self.posterior_mean_,
+            self.posterior_.marginal_sd(),
+            layout.free_labels(self.classes_, feature_names(self)),
+        )
+
+    def loo(self, X, y, sample_weight=None, draws=4000, random_state=0):
+        """PSIS-LOO of the Laplace posterior, corrected towards the exact posterior.
+
+        The Gaussian's draws are importance-weighted by :math:`\\log p - \\log q`
+        (the exact unnormalised log posterior minus the Gaussian's log density),
+        so the leave-one-out weights target the exact posterior's LOO predictive
+        (see :func:`~problogreg.posterior.loo.psis_loo`).
+
+        Parameters
+        ----------
+        X, y : the training data.
+        sample_weight : array-like, optional
+            The training weights (they define the posterior and weight each row's score).
+        draws : int, default=4000
+        random_state : None, int or numpy Generator, default=0
+
+        Returns
+        -------
+        LOOResult
+            An ``arviz.ELPDDataLOO``, accepted by ``arviz.compare``.
+        """
+        check_is_fitted(self)
+        X, codes, weights = validate_scoring_data(self, X, y, sample_weight)
+        free, noise, predictor = self._draws(check_count(draws, "draws"), random_state)
+        log_likelihood = predictor.pointwise_log_likelihood(X, codes)
+        log_p = log_likelihood @ weights + self.result_.log_prior(free)
+        return psis_loo(
+            log_likelihood,
+            weights,
+            log_correction=log_p - self.posterior_.log_density_of_noise(noise),
+            method="PSIS-LOO of posterior-approximation draws",
+        )

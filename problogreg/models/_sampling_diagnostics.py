@@ -30,6 +30,19 @@ def diagnose(free_draws: np.ndarray, sample_stats) -> dict:
         }
 
 
+def relative_efficiency(posterior) -> float:
+    """Mean ESS per draw of the posterior variables (a Dataset with chain and draw dims):
+    ArviZ's ``r_eff`` for PSIS-LOO."""
+    import arviz as az
+
+    n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    if n_chains == 1:
+        return 1.0
+    ess = az.ess(posterior, method="mean")
+    values = np.hstack([ess[name].values.ravel() for name in ess.data_vars])
+    return float(np.nanmean(values) / (n_chains * n_draws))
+
+
 def warn_if_unconverged(diagnostics: dict) -> None:
     """One SamplingWarning listing every failed check with its remedy."""
     problems = []

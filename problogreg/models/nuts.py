@@ -30,7 +30,6 @@ this module is cheap.
 
 from __future__ import annotations
 
-import sys
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -42,22 +41,26 @@ from sklearn.utils.validation import check_is_fitted
 from ..core.validation import (
     check_random_state,
     feature_names,
-    validate_predict_data,
     validate_scoring_data,
 )
 from ..posterior.draws import DrawPredictor
-from ..posterior.gaussian import laplace_posterior
 from ..posterior.loo import psis_loo
+from ._draw_predictions import DrawPredictionMixin
 from ._mode import mode_finder
+from ._nuts_run import run_nuts
 from ._posterior_api import check_draws, draws_datatree
-from ._pytensor_env import available_cpus, compile_mode, quiet_missing_blas
-from ._sampling_diagnostics import SamplingWarning, diagnose, warn_if_unconverged
+from ._sampling_diagnostics import (
+    SamplingWarning,
+    diagnose,
+    relative_efficiency,
+    warn_if_unconverged,
+)
 from .map import PRIOR_PARAMETER_CONSTRAINTS
 
 __all__ = ["PyMCLogisticRegression", "SamplingWarning"]
 
 
-class PyMCLogisticRegression(ClassifierMixin, BaseEstimator):
+class PyMCLogisticRegression(DrawPredictionMixin, ClassifierMixin, BaseEstimator):
     """Bayesian logistic regression sampled with NUTS (PyMC).
 
     Same model and prior as :class:`~problogreg.MAPLogisticRegression`; the
@@ -210,7 +213,7 @@ class PyMCLogisticRegression(ClassifierMixin, BaseEstimator):
         self.intercept_prior_scale_ = result.prior.intercept_scale
         rng = check_random_state(self.random_state)
         names = feature_names(self)
-        free_draws, trace, model = self._sample(finder, names, rng)
+        free_draws, trace, model = run_nuts(self, finder, result, names, rng)
         layout = result.layout
         theta = layout.to_likelihood(free_draws.reshape(-1, layout.n_free))
         self._intercept_draws, self._coef_draws = layout.class_rows(theta)
@@ -222,71 +225,6 @@ class PyMCLogisticRegression(ClassifierMixin, BaseEstimator):
         self.diagnostics_ = diagnose(free_draws, trace.sample_stats)
         warn_if_unconverged(self.diagnostics_)
         return self
-
-    def _sample(self, finder, names, rng):
-        """Run NUTS; return the free draws (chain, draw, n_free), the trace and the model."""
-        with quiet_missing_blas():
-            import pymc as pm
-            import pytensor
-
-            from ._pymc_model import build_model
-
-            model, free = build_model(finder.objective, names, self.classes_)
-            # Every function PyMC compiles on the way (initial point, start
-            # check, log-density and gradient, trace) uses the chosen backend.
-            with pytensor.config.change_flags(mode=compile_mode()), model:
-                sample_kwargs = self._start_kwargs(pm, model, free, rng)
-                trace = pm.sample(
-                    draws=self.draws,
-                    tune=self.tune,
-                    chains=self.chains,
-                    cores=self.cores or min(self.chains, available_cpus()),
-                    random_seed=rng.integers(np.iinfo(np.int32).max),
-                    var_names=[variable.name for variable in free],
-                    progressbar=self._show_progress(),
-                    quiet=not self._show_progress(),
-                    compute_convergence_checks=False,
-                    **sample_kwargs,
-                )
-        free_draws = np.concatenate(
-            [
-                trace.posterior[variable.name].values.reshape(self.chains, self.draws, -1)
-                for variable in free
-            ],
-            axis=-1,
-        )
-        return free_draws, trace, model
-
-    def _start_kwargs(self, pm, model, free, rng) -> dict:
-        """Keyword arguments of ``pm.sample`` that set the start and the sampler."""
-        if self.init == "pymc" or self.result_.cholesky is None:
-            # No Hessian (a model too large for a dense one): PyMC's adaptation.
-            return {"nuts": {"target_accept": self.target_accept}}
-        laplace = laplace_posterior(self.result_)
-        # Each chain starts at a draw from the Laplace Gaussian, i.e. already in
-        # (an approximation of) the typical set, with chains spread like the posterior.
-        starts = laplace.sample(self.chains, rng)
-        initial = model.initial_point()
-        sizes = np.cumsum([initial[variable.name].size for variable in free])[:-1]
-        initvals = [
-            {
-                variable.name: block.reshape(initial[variable.name].shape)
-                for variable, block in zip(free, np.split(start, sizes), strict=True)
-            }
-            for start in starts
-        ]
-        step = pm.NUTS(
-            vars=free,
-            scaling=laplace.covariance(),
-            is_cov=True,
-            target_accept=self.target_accept,
-        )
-        return {"step": step, "initvals": initvals}
-
-    def _show_progress(self) -> bool:
-        if self.progressbar is None:
-            return sys.stdout.isatty()
-        return bool(self.progressbar)
 
     # -- pickling -------------------------------------------------------------
     def __getstate__(self):
@@ -385,85 +323,8 @@ class PyMCLogisticRegression(ClassifierMixin, BaseEstimator):
         return psis_loo(
             log_likelihood,
             weights,
-            r_eff=self._relative_efficiency(),
+            r_eff=relative_efficiency(self.idata_.posterior.to_dataset()),
             method="PSIS-LOO of NUTS draws",
-        )
-
-    def _relative_efficiency(self) -> float:
-        """Mean ESS per draw of the posterior variables, ArviZ's ``r_eff`` for PSIS-LOO."""
-        import arviz as az
-
-        if self.chains == 1:
-            return 1.0
-        ess = az.ess(self.idata_.posterior.to_dataset(), method="mean")
-        values = np.hstack([ess[name].values.ravel() for name in ess.data_vars])
-        return float(np.nanmean(values) / (self.chains * self.draws))
-
-    # -- predictions from the draws -------------------------------------------
-    def predict_log_proba(self, X):
-        """Log of the posterior-mean class probabilities, shape (n_samples, n_classes)."""
-        return self._predictor().mean_log_proba(validate_predict_data(self, X))
-
-    def predict_proba(self, X):
-        """Posterior-mean class probabilities, shape (n_samples, n_classes)."""
-        return np.exp(self.predict_log_proba(X))
-
-    def predict(self, X):
-        """Class with the highest posterior-mean probability."""
-        best = np.argmax(self.predict_log_proba(X), axis=1)
-        return self.classes_[best]
-
-    def predict_interval(self, X, prob=0.94):
-        """Equal-tailed posterior interval of each class probability.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        prob : float in (0, 1), default=0.94
-
-        Returns
-        -------
-        lower, upper : ndarray of shape (n_samples, n_classes)
-            The ``(1 - prob) / 2`` and ``(1 + prob) / 2`` quantiles of
-            :math:`p(y = k \\mid x, \\theta)` over the posterior draws.
-        """
-        if not 0 < prob < 1:
-            raise ValueError(f"prob must be in (0, 1); got {prob!r}.")
-        return self._predictor().interval(validate_predict_data(self, X), prob)
-
-    def sample_posterior_predictive(self, X, random_state=None):
-        """Draw labels from the posterior predictive distribution at X.
-
-        One label per posterior draw and row: :math:`\\tilde y^{(s)}_i \\sim
-        \\operatorname{Categorical}(p(\\cdot \\mid x_i, \\theta^{(s)}))`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        random_state : None, int or numpy Generator, default=None
-
-        Returns
-        -------
-        xarray.DataTree
-            Group ``posterior_predictive`` with variable ``y`` (class labels),
-            dims (chain, draw, obs_id).
-        """
-        import xarray as xr
-
-        X = validate_predict_data(self, X)
-        codes = self._predictor().sample_labels(X, check_random_state(random_state))
-        labels = self.classes_[codes].reshape(self.chains, self.draws, -1)
-        return xr.DataTree.from_dict(
-            {
-                "posterior_predictive": xr.Dataset(
-                    {"y": (("chain", "draw", "obs_id"), labels)},
-                    coords={
-                        "chain": np.arange(self.chains),
-                        "draw": np.arange(self.draws),
-                        "obs_id": np.arange(X.shape[0]),
-                    },
-                )
-            }
         )
 
     def summary(self, **kwargs):

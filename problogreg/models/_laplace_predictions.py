@@ -1,0 +1,113 @@
+"""Predictions under a Gaussian posterior: the moderated (probit) closed form, Monte Carlo,
+the plug-in, and intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special, stats
+
+from ..core.validation import check_count, validate_predict_data
+from ..posterior.draws import BLOCK_ELEMENTS
+from ..posterior.gaussian import logit_moments, moderated_log_proba
+
+_PREDICT_METHODS = ("probit", "mc", "map")
+
+
+def _check_prob(prob) -> float:
+    if isinstance(prob, bool) or not np.isscalar(prob) or not 0 < prob < 1:
+        raise ValueError(f"prob must be a number strictly between 0 and 1; got {prob!r}.")
+    return float(prob)
+
+
+class GaussianPredictionMixin:
+    """Posterior predictions of a model with a Gaussian posterior ``posterior_`` over the
+    free coordinates of ``result_.layout``; ``_draws(n, random_state)`` makes draws."""
+
+    def _check_method(self, method: str) -> None:
+        if method not in _PREDICT_METHODS:
+            raise ValueError(
+                f"method must be one of {', '.join(map(repr, _PREDICT_METHODS))}; got {method!r}."
+            )
+
+    def _row_blocks(self, n_rows: int):
+        """Blocks of rows whose (rows x K x K) moment arrays stay within the block budget."""
+        step = max(1, BLOCK_ELEMENTS // len(self.classes_) ** 2)
+        for start in range(0, n_rows, step):
+            yield slice(start, start + step)
+
+    def predict_log_proba(self, X, method="probit", draws=4000, random_state=0):
+        """Log of :meth:`predict_proba` (computed stably for the probit and plug-in methods)."""
+        self._check_method(method)
+        if method == "map":
+            return super().predict_log_proba(X)
+        X = validate_predict_data(self, X)
+        if method == "mc":
+            _, _, predictor = self._draws(check_count(draws, "draws"), random_state)
+            return predictor.mean_log_proba(X)
+        log_proba = np.empty((X.shape[0], len(self.classes_)))
+        for rows in self._row_blocks(X.shape[0]):
+            moments = logit_moments(self.posterior_, self.result_.layout, X[rows])
+            log_proba[rows] = moderated_log_proba(*moments)
+        return log_proba
+
+    def predict_proba(self, X, method="probit", draws=4000, random_state=0):
+        """Posterior predictive class probabilities, shape (n_samples, n_classes).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        method : {"probit", "mc", "map"}, default="probit"
+            "probit": closed form. For two classes the moderated output
+            :math:`\\sigma(\\mu / \\sqrt{1 + \\pi s^2 / 8})`, with :math:`\\mu, s^2`
+            the posterior mean and variance of the linear predictor; for more
+            classes the pairwise (mean-field) extension of the same formula,
+            see :func:`~problogreg.posterior.gaussian.moderated_log_proba`.
+            "mc": the average of the softmax over ``draws`` posterior draws
+            (seeded by ``random_state``). "map": plug-in probabilities at the MAP.
+        draws : int, default=4000
+            Monte Carlo draws for ``method="mc"``.
+        random_state : None, int or numpy Generator, default=0
+        """
+        return np.exp(self.predict_log_proba(X, method, draws, random_state))
+
+    def decision_function(self, X):
+        """Moderated scores: log-odds of ``classes_[1]`` (binary) or log-probabilities.
+
+        These are the scores of the default ``predict_proba`` (method "probit"),
+        so they rank samples the same way.
+        """
+        log_proba = self.predict_log_proba(X)
+        return log_proba[:, 1] - log_proba[:, 0] if len(self.classes_) == 2 else log_proba
+
+    def predict_interval(self, X, prob=0.94, draws=4000, random_state=0):
+        """Equal-tailed posterior intervals of each class probability.
+
+        Binary: exact under the Gaussian posterior. The linear predictor is
+        :math:`\\eta \\sim N(\\mu, s^2)` and :math:`\\sigma` is monotone, so
+        :math:`p_1 \\in [\\sigma(\\mu - z s), \\sigma(\\mu + z s)]` with
+        :math:`z = \\Phi^{-1}((1 + \\mathrm{prob})/2)`, and :math:`p_0 = 1 - p_1`.
+        Multiclass: quantiles over ``draws`` posterior draws.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        prob : float, default=0.94
+            Probability mass inside each interval.
+        draws : int, default=4000
+            Monte Carlo draws (multiclass only).
+        random_state : None, int or numpy Generator, default=0
+
+        Returns
+        -------
+        lower, upper : ndarrays of shape (n_samples, n_classes)
+        """
+        prob = _check_prob(prob)
+        X = validate_predict_data(self, X)
+        if len(self.classes_) == 2:
+            mean, cov = logit_moments(self.posterior_, self.result_.layout, X)
+            half_width = stats.norm.ppf(0.5 + prob / 2) * np.sqrt(cov[:, 1, 1])
+            lower = special.expit(mean[:, 1] - half_width)
+            upper = special.expit(mean[:, 1] + half_width)
+            return np.column_stack([1 - upper, lower]), np.column_stack([1 - lower, upper])
+        _, _, predictor = self._draws(check_count(draws, "draws"), random_state)
+        return predictor.interval(X, prob)

@@ -1,0 +1,84 @@
+"""One NUTS run of the logistic model in PyMC: the start, the mass matrix and the sampler call.
+
+With ``init="laplace"`` every chain starts at a draw from the Laplace Gaussian
+of the MAP fit and NUTS uses its covariance as a dense mass matrix, so tuning
+only has to adapt the step size.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from ..posterior.gaussian import laplace_posterior
+from ._pytensor_env import available_cpus, compile_mode, quiet_missing_blas
+
+
+def run_nuts(estimator, finder, result, names, rng):
+    """Run NUTS with ``estimator``'s settings; return the free draws (chain, draw, n_free),
+    the trace and the PyMC model. ``result`` is the MAP fit the chains start from."""
+    with quiet_missing_blas():
+        import pymc as pm
+        import pytensor
+
+        from ._pymc_model import build_model
+
+        model, free = build_model(finder.objective, names, estimator.classes_)
+        # Every function PyMC compiles on the way (initial point, start
+        # check, log-density and gradient, trace) uses the chosen backend.
+        with pytensor.config.change_flags(mode=compile_mode()), model:
+            sample_kwargs = _start_kwargs(estimator, result, pm, model, free, rng)
+            trace = pm.sample(
+                draws=estimator.draws,
+                tune=estimator.tune,
+                chains=estimator.chains,
+                cores=estimator.cores or min(estimator.chains, available_cpus()),
+                random_seed=rng.integers(np.iinfo(np.int32).max),
+                var_names=[variable.name for variable in free],
+                progressbar=show_progress(estimator),
+                quiet=not show_progress(estimator),
+                compute_convergence_checks=False,
+                **sample_kwargs,
+            )
+    free_draws = np.concatenate(
+        [
+            trace.posterior[variable.name].values.reshape(estimator.chains, estimator.draws, -1)
+            for variable in free
+        ],
+        axis=-1,
+    )
+    return free_draws, trace, model
+
+
+def _start_kwargs(estimator, result, pm, model, free, rng) -> dict:
+    """Keyword arguments of ``pm.sample`` that set the start and the sampler."""
+    if estimator.init == "pymc" or result.cholesky is None:
+        # No Hessian (a model too large for a dense one): PyMC's adaptation.
+        return {"nuts": {"target_accept": estimator.target_accept}}
+    laplace = laplace_posterior(result)
+    # Each chain starts at a draw from the Laplace Gaussian, i.e. already in
+    # (an approximation of) the typical set, with chains spread like the posterior.
+    starts = laplace.sample(estimator.chains, rng)
+    initial = model.initial_point()
+    sizes = np.cumsum([initial[variable.name].size for variable in free])[:-1]
+    initvals = [
+        {
+            variable.name: block.reshape(initial[variable.name].shape)
+            for variable, block in zip(free, np.split(start, sizes), strict=True)
+        }
+        for start in starts
+    ]
+    step = pm.NUTS(
+        vars=free,
+        scaling=laplace.covariance(),
+        is_cov=True,
+        target_accept=estimator.target_accept,
+    )
+    return {"step": step, "initvals": initvals}
+
+
+def show_progress(estimator) -> bool:
+    if estimator.progressbar is None:
+        return sys.stdout.isatty()
+    return bool(estimator.progressbar)

@@ -382,6 +382,7 @@ def _tiny(**kwargs):
     return PyMCLogisticRegression(draws=30, tune=30, chains=2, progressbar=False, **kwargs)
 
 
+@pytest.mark.slow
 def test_random_state_makes_fits_reproducible(small_fit):
     X, y, _ = small_fit
     first = _fit_quietly(_tiny(random_state=7), X, y).idata_.posterior["coef"].values
@@ -392,6 +393,7 @@ def test_random_state_makes_fits_reproducible(small_fit):
     assert not np.array_equal(first, other)
 
 
+@pytest.mark.slow
 def test_bad_run_warns_once_with_the_fix(gaussian_data):
     X, y = gaussian_data
     # No tuning and PyMC's unit mass matrix on a posterior with sd ~0.04: the
@@ -501,6 +503,7 @@ def test_partly_flat_coefficient_prior_density():
         )
     },
 )
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::problogreg.models.nuts.SamplingWarning")
 def test_sklearn_compatible(estimator, check):
     check(estimator)

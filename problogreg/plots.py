@@ -242,13 +242,16 @@ def coefficient_forest(posteriors: Mapping[str, object], *, feature_scale=None):
 def posterior_overlay(laplace, nuts, *, max_params: int = 12):
     """Laplace Gaussian marginals (lines) over NUTS histograms, one panel per parameter.
 
+    ``nuts`` is usually a fitted PyMCLogisticRegression; any posterior with
+    ``coef`` and ``intercept`` draws (a model or a DataTree) can be the reference.
+
     Examples
     --------
     >>> import problogreg as plr
     >>> X, y = plr.datasets.load("two_gaussians", n_samples=80)
-    >>> nuts = plr.PyMCLogisticRegression(draws=100, tune=100, chains=2, random_state=0,
-    ...                                   progressbar=False).fit(X, y)
-    >>> fig = posterior_overlay(plr.LaplaceLogisticRegression().fit(X, y), nuts)
+    >>> laplace = plr.LaplaceLogisticRegression().fit(X, y)
+    >>> reference = plr.LaplaceLogisticRegression(prior_scale=10.0).fit(X, y)
+    >>> fig = posterior_overlay(laplace, reference.sample_posterior(random_state=0))
     >>> [ax.get_title() for ax in fig.axes]
     ['intercept', 'coef[x1]', 'coef[x2]']
     """
@@ -290,8 +293,8 @@ def trace(nuts, *, var_names=("intercept", "coef")):
     >>> X, y = plr.datasets.load("two_gaussians", n_samples=80)
     >>> nuts = plr.PyMCLogisticRegression(draws=100, tune=100, chains=2, random_state=0,
     ...                                   progressbar=False).fit(X, y)
-    >>> len(trace(nuts).axes) >= 3
-    True
+    >>> len(trace(nuts).axes) >= 3, len(rank(nuts).axes) >= 3
+    (True, True)
     """
     import arviz as az
 
@@ -301,14 +304,7 @@ def trace(nuts, *, var_names=("intercept", "coef")):
 def rank(nuts, *, var_names=("intercept", "coef")):
     """ArviZ rank plot of the NUTS draws (uniform ranks across chains = good mixing).
 
-    Examples
-    --------
-    >>> import problogreg as plr
-    >>> X, y = plr.datasets.load("two_gaussians", n_samples=80)
-    >>> nuts = plr.PyMCLogisticRegression(draws=100, tune=100, chains=2, random_state=0,
-    ...                                   progressbar=False).fit(X, y)
-    >>> len(rank(nuts).axes) >= 3
-    True
+    See :func:`trace` for an example.
     """
     import arviz as az
 

@@ -54,7 +54,7 @@ def test_pipeline_grid_search_and_cross_validation(multiclass):
     search = GridSearchCV(pipe, grid, cv=3, scoring="neg_log_loss")
     search.fit(X, y)
     assert search.best_params_["maplogisticregression__prior_scale"] == 1.0
-    # Same folds, same model as scikit-learn's (DESIGN.md equivalence): same scores.
+    # Same folds, same model as scikit-learn's (the documented C equivalence): same scores.
     ours = MAPLogisticRegression(prior_scale=1.0, intercept_prior_scale=None, autoscale=False)
     reference = LogisticRegression(C=1.0, tol=1e-10, max_iter=1000)
     scores = cross_val_score(ours, X, y, cv=3, scoring="neg_log_loss")

@@ -137,9 +137,7 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-        sample_weight : array-like of shape (n_samples,), optional
+        X, y, sample_weight : the training data, as for :meth:`MAPLogisticRegression.fit`.
 
         Returns
         -------

@@ -188,9 +188,7 @@ class PyMCLogisticRegression(DrawPredictionMixin, ClassifierMixin, BaseEstimator
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-            Class labels of any hashable type.
+        X, y : the training data, as for :meth:`MAPLogisticRegression.fit`.
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights multiplying each row's log-likelihood.
 
@@ -314,10 +312,8 @@ class PyMCLogisticRegression(DrawPredictionMixin, ClassifierMixin, BaseEstimator
 
         Returns
         -------
-        LOOResult
-            An ``arviz.ELPDDataLOO``, accepted by ``arviz.compare``.
+        LOOResult (an ``arviz.ELPDDataLOO``), with ``r_eff`` from the draws' ESS.
         """
-        check_is_fitted(self)
         X, codes, weights = validate_scoring_data(self, X, y, sample_weight)
         log_likelihood = self._predictor().pointwise_log_likelihood(X, codes)
         return psis_loo(

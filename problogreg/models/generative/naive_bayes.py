@@ -138,8 +138,7 @@ class NaiveBayes(GenerativeBayesMixin, ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
+        X, y : features (only 0 and 1 for ``likelihood="bernoulli"``) and labels.
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights; an integer weight is the same as repeating the row.
 

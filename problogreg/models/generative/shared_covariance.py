@@ -136,10 +136,8 @@ class SharedCovarianceGaussian(
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-        sample_weight : array-like of shape (n_samples,), optional
-            Non-negative weights; an integer weight is the same as repeating the row.
+        X, y, sample_weight : the training data (weights as repeated rows), as for
+            :meth:`NaiveBayes.fit`.
 
         Returns
         -------

@@ -14,7 +14,7 @@ from scipy import stats
 
 from .core.likelihood import SoftmaxLikelihood
 from .core.objective import PosteriorObjective
-from .core.validation import encode_labels, feature_names, validate_scoring_data
+from .core.validation import encode_labels, feature_names, validate_training_data
 from .posterior.arviz_io import flat_draws, posterior_tree
 from .posterior.gaussian import laplace_posterior
 
@@ -345,7 +345,7 @@ def loss_surface(
             f"{type(model).__name__} has none (no result_). Pass a fitted "
             "MAPLogisticRegression or LaplaceLogisticRegression."
         )
-    X_arr, codes, weights = validate_scoring_data(model, X, y, sample_weight)
+    X_arr, codes, weights = validate_training_data(model, X, y, sample_weight)
     names = feature_names(model)
     if isinstance(feature, str):
         if feature not in names:

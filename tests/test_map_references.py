@@ -1,7 +1,7 @@
 """MAP and MLE fits against independent implementations: scikit-learn and statsmodels.
 
-The equivalence documented with the prior (README, "The prior"): ``prior_scale=sqrt(C), intercept_prior_scale=None,
-autoscale=False`` is scikit-learn's ``LogisticRegression(C=C)`` (penalty
+The equivalence documented with the prior (README, "The prior"): ``prior_scale=sqrt(C),
+intercept_prior_scale=None, autoscale=False`` is scikit-learn's ``LogisticRegression(C=C)`` (penalty
 ``0.5 * ||w||^2 / C``, unpenalised intercept). With every prior flat the fit is the
 MLE, which statsmodels ``Logit`` / ``MNLogit`` compute with their own Newton solver.
 """

@@ -21,7 +21,11 @@ named steps, after scikit-learn's ``_glm/_newton_solver.py``:
    :math:`f` equal to rounding and shrinks :math:`\lVert g\rVert_1` is accepted.
    Trial steps cost one evaluation of :math:`f`; the gradient, and then the
    Hessian of step 2, reuse the likelihood's cached probabilities at the
-   accepted point.
+   accepted point. When no trial step decreases :math:`f` (rounding defeats the
+   Newton direction, e.g. features on wildly different scales), L-BFGS, which
+   needs only gradients, continues from there, and Newton resumes (or only
+   checks convergence and forms the Hessian) where L-BFGS stopped, as
+   scikit-learn's Newton solver falls back to L-BFGS.
 
 Two more solvers share the result type:
 
@@ -111,8 +115,8 @@ class SolverResult:
     converged : bool
     stop_reason : {"converged", "max_iter", "line_search"}
         Why the solver stopped: the tolerance was met, ``max_iter`` ran out,
-        or no step along the Newton direction decreased the objective (then
-        L-BFGS continued from there, as scikit-learn's Newton solver does).
+        or no step along the Newton direction decreased the objective, even
+        after the L-BFGS fallback.
     """
 
     params: np.ndarray
@@ -282,14 +286,6 @@ class NewtonSolver:
             stop_reason=stop_reason,
         )
 
-    def finish_at(self, params: np.ndarray, n_iter: int) -> SolverResult:
-        """The exact Hessian and the convergence test at a point another method found."""
-        self.setup(params)
-        self.rows = None
-        self.n_iter = n_iter
-        self.update_hessian()
-        return self.result("converged" if self.check_convergence() else "line_search")
-
 
 def tolerance_unit(objective) -> float:
     r""":math:`S = \sum_i s_i`, the unit in which ``tol`` is measured."""
@@ -371,15 +367,18 @@ def _minimize(objective, start, solver, tol, max_iter) -> SolverResult:
         start, n_iter = warm.x, int(warm.nit)
     elif solver == "auto":
         subsample = hessian_subsample(objective.likelihood, n_params)
-    newton = NewtonSolver(objective, tol, max_iter, subsample)
-    result = newton.solve(start)
+    result = NewtonSolver(objective, tol, max_iter, subsample).solve(start)
     result.n_iter += n_iter
     if result.stop_reason != "line_search":
         return result
     # Rounding defeats the Newton direction (e.g. features on wildly different
-    # scales): L-BFGS needs only gradients, and the Hessian is formed at its end.
+    # scales): L-BFGS needs only gradients. Newton then checks (and, if it can,
+    # finishes) from where L-BFGS stopped, and forms the Hessian there.
     rescue = lbfgs(objective, result.params, tol, max(1, max_iter - result.n_iter))
-    return newton.finish_at(rescue.x, result.n_iter + int(rescue.nit))
+    n_iter = result.n_iter + int(rescue.nit)
+    result = NewtonSolver(objective, tol, max(0, max_iter - n_iter)).solve(rescue.x)
+    result.n_iter += n_iter
+    return result
 
 
 def hessian_subsample(likelihood, n_params: int):

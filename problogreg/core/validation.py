@@ -179,6 +179,30 @@ def validate_scoring_data(estimator, X, y, sample_weight=None):
     return X, codes, validate_sample_weight(sample_weight, X.shape[0])
 
 
+def validate_training_data(estimator, X, y, sample_weight=None, name: str | None = None):
+    """:func:`validate_scoring_data` for methods defined on the training data only (LOO,
+    the approximation check, the loss surface): (X, y, sample_weight) must be the data
+    the estimator was fitted on, by its ``data_fingerprint_``.
+
+    Raises
+    ------
+    ValueError
+        Saying what differs (shape, values, or weights) and how to fix it.
+    """
+    X, codes, weights = validate_scoring_data(estimator, X, y, sample_weight)
+    reason = estimator.data_fingerprint_.mismatch(
+        DataFingerprint.of(X, estimator.classes_[codes], weights)
+    )
+    if reason is not None:
+        who = name or f"This {type(estimator).__name__}"
+        raise ValueError(
+            f"{who} was not fitted on the data given: {reason}. Leave-one-out and the other "
+            "training-data diagnostics need the data (and sample_weight) the model was "
+            "fitted on; refit it on these data, or pass its own."
+        )
+    return X, codes, weights
+
+
 def validate_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
     if sample_weight is None:
         return np.ones(n_samples)

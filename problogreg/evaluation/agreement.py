@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
-from ..posterior.arviz_io import flat_draws, posterior_tree
+from ..posterior.arviz_io import flat_draws, flatten_draws, posterior_tree
 
 #: agreement(): a cheap posterior is "good enough" when every mean is within this many
 #: reference posterior sds, and every sd ratio within this relative distance of 1.
@@ -84,9 +84,44 @@ def gaussian_kl(draws_a: np.ndarray, draws_b: np.ndarray) -> float:
     return float(0.5 * (trace + quad - len(mean_a) + log_det_b - log_det_a))
 
 
-def _joint_draws(tree):
-    parts = [flat_draws(tree, var) for var in ("intercept", "coef")]
-    return np.hstack([values for values, _ in parts]), [n for _, names in parts for n in names]
+def identified_draws(tree) -> tuple[np.ndarray, list[str]]:
+    """Intercept and coefficient draws (S, p) in coordinates every parametrisation shares.
+
+    Binary posteriors are the log-odds of ``classes_[1]`` already. Softmax class rows are
+    identified only up to a shift common to all classes (the symmetric model fixes it by
+    the prior, the reference model by zeroing ``classes_[0]``), so multiclass rows are
+    compared as contrasts against the first class: :math:`w_k - w_0`, :math:`b_k - b_0`.
+    """
+    values, names = [], []
+    for var in ("intercept", "coef"):
+        if var not in tree.posterior:
+            flat_draws(tree, var)  # raises the error that names what is missing
+        array = tree.posterior[var]
+        if "class" in array.dims:
+            classes = array["class"].values
+            contrast = array.isel({"class": slice(1, None)}) - array.isel({"class": 0})
+            labels = [f"{c} vs {classes[0]}" for c in classes[1:]]
+            array = contrast.assign_coords({"class": labels}).rename(var)
+        draws, labels = flatten_draws(array)
+        values.append(draws)
+        names += labels
+    return np.hstack(values), names
+
+
+def _joint_wasserstein(draws_a: np.ndarray, draws_b: np.ndarray) -> float:
+    """ArviZ's joint 1-Wasserstein distance (raw units) between two sets of draws (S, p)."""
+    import arviz as az
+
+    from ..posterior.arviz_io import posterior_datatree
+
+    def tree(draws):
+        coords = {"parameter": np.arange(draws.shape[1])}
+        return posterior_datatree({"theta": (draws[None], ["parameter"])}, coords)
+
+    n_samples = min(500, len(draws_a), len(draws_b))
+    return float(
+        az.wasserstein(tree(draws_a), tree(draws_b), num_samples=n_samples, round_to="none")
+    )
 
 
 def agreement(
@@ -98,7 +133,9 @@ def agreement(
     ----------
     a, b : fitted Bayesian models or DataTrees with ``coef`` and ``intercept``
         Conventionally ``a`` is the cheap approximation (Laplace) and ``b`` the
-        reference (NUTS). Any mix works: Laplace, NUTS, the LDA posterior.
+        reference (NUTS). Any mix works: Laplace, NUTS, the LDA posterior, in any
+        multiclass parametrisation (rows are compared as contrasts against the first
+        class, see :func:`identified_draws`).
     draws, random_state : used when a posterior has to be sampled.
     joint_wasserstein : bool, default=False
         Also compute ArviZ's joint Wasserstein distance in raw units (slow).
@@ -107,8 +144,7 @@ def agreement(
     -------
     Agreement
         ``good_enough`` when every |mean_diff_sd| <= 0.1 and every sd ratio is
-        within 10 % of 1. Parameters fixed in both posteriors (a reference
-        class's zeros) are left out.
+        within 10 % of 1. Parameters fixed in both posteriors are left out.
 
     Examples
     --------
@@ -121,8 +157,8 @@ def agreement(
     """
     tree_a = posterior_tree(a, draws, random_state)
     tree_b = posterior_tree(b, draws, random_state)
-    draws_a, names = _joint_draws(tree_a)
-    draws_b, names_b = _joint_draws(tree_b)
+    draws_a, names = identified_draws(tree_a)
+    draws_b, names_b = identified_draws(tree_b)
     if names != names_b:
         raise ValueError(
             f"The posteriors do not describe the same parameters: {names} in a and {names_b} in b."
@@ -155,12 +191,7 @@ def agreement(
     worst_distance = float(table["wasserstein_sd"].max())
     good = worst_mean <= MEAN_TOLERANCE_SD and worst_sd <= SD_RATIO_TOLERANCE
     kl = gaussian_kl(draws_a, draws_b)
-    joint = None
-    if joint_wasserstein:
-        import arviz as az
-
-        var_names = ["intercept", "coef"]
-        joint = float(az.wasserstein(tree_a, tree_b, var_names=var_names, round_to="none"))
+    joint = _joint_wasserstein(draws_a, draws_b) if joint_wasserstein else None
     verdict = (
         f"{'Good enough' if good else 'Not good enough'}: means differ by at most "
         f"{worst_mean:.2f} posterior sd and sds by at most {100 * worst_sd:.0f}% "

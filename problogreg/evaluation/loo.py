@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.numerics import log_softmax
-from ..core.validation import DataFingerprint, validate_scoring_data
+from ..core.validation import validate_training_data
 from ..models.laplace import LaplaceLogisticRegression
 from ..models.map import MAPLogisticRegression
 from ..posterior.gaussian import laplace_posterior, logit_moments
@@ -21,26 +21,15 @@ from ..posterior.loo import pointwise_loo
 
 
 def check_fitted_on(model, X, y, sample_weight=None, name: str = "model") -> None:
-    """Refuse (ValueError) data that ``model`` was not fitted on: shape, values, weights.
-
-    The comparison is by :class:`~problogreg.core.validation.DataFingerprint`:
-    the shape and hashes of sampled rows, labels and the weights.
-    """
-    fingerprint = getattr(model, "data_fingerprint_", None)
-    if fingerprint is None:
+    """Refuse data that ``model`` was not fitted on (ValueError), or a model that is not a
+    fitted problogreg estimator (TypeError); see
+    :func:`~problogreg.core.validation.validate_training_data`."""
+    if getattr(model, "data_fingerprint_", None) is None:
         raise TypeError(
             f"Cannot score {name} ({type(model).__name__}): it is not a fitted problogreg "
             "model (no data_fingerprint_). Fit it first."
         )
-    X, codes, weights = validate_scoring_data(model, X, y, sample_weight)
-    given = DataFingerprint.of(X, model.classes_[codes], weights)
-    reason = fingerprint.mismatch(given)
-    if reason is not None:
-        raise ValueError(
-            f"{name} was not fitted on the data given: {reason}. Leave-one-out scores a "
-            "model on its own training data; refit it on these data, or pass the data (and "
-            "sample_weight) it was fitted on."
-        )
+    validate_training_data(model, X, y, sample_weight, name=name)
 
 
 def approximate_loo(model: MAPLogisticRegression, X, y, sample_weight=None):
@@ -64,7 +53,7 @@ def approximate_loo(model: MAPLogisticRegression, X, y, sample_weight=None):
     -------
     LOOResult
     """
-    X, codes, weights = validate_scoring_data(model, X, y, sample_weight)
+    X, codes, weights = validate_training_data(model, X, y, sample_weight)
     n = len(codes)
     layout = model.result_.layout
     logits, cov = logit_moments(laplace_posterior(model.result_), layout, X)

@@ -30,7 +30,7 @@ from ..core.validation import (
     check_count,
     check_random_state,
     feature_names,
-    validate_scoring_data,
+    validate_training_data,
 )
 from ..posterior.arviz_io import coef_intercept_variables
 from ..posterior.draws import DrawPredictor
@@ -270,7 +270,7 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         """
         check_is_fitted(self)
         draws = check_count(draws, "draws", minimum=100)
-        X, codes, weights = validate_scoring_data(self, X, y, sample_weight)
+        X, codes, weights = validate_training_data(self, X, y, sample_weight)
         free, noise, predictor = self._draws(draws, random_state)
         log_ratio = (
             predictor.total_log_likelihood(X, codes, weights)
@@ -308,7 +308,7 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
             An ``arviz.ELPDDataLOO``, accepted by ``arviz.compare``.
         """
         check_is_fitted(self)
-        X, codes, weights = validate_scoring_data(self, X, y, sample_weight)
+        X, codes, weights = validate_training_data(self, X, y, sample_weight)
         free, noise, predictor = self._draws(check_count(draws, "draws"), random_state)
         log_likelihood = predictor.pointwise_log_likelihood(X, codes)
         log_p = log_likelihood @ weights + self.result_.log_prior(free)

@@ -41,7 +41,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..core.validation import (
     check_random_state,
     feature_names,
-    validate_scoring_data,
+    validate_training_data,
 )
 from ..posterior.draws import DrawPredictor
 from ..posterior.loo import psis_loo
@@ -314,7 +314,7 @@ class PyMCLogisticRegression(DrawPredictionMixin, ClassifierMixin, BaseEstimator
         -------
         LOOResult (an ``arviz.ELPDDataLOO``), with ``r_eff`` from the draws' ESS.
         """
-        X, codes, weights = validate_scoring_data(self, X, y, sample_weight)
+        X, codes, weights = validate_training_data(self, X, y, sample_weight)
         log_likelihood = self._predictor().pointwise_log_likelihood(X, codes)
         return psis_loo(
             log_likelihood,

@@ -122,7 +122,12 @@ def flat_draws(tree, var: str) -> tuple[np.ndarray, list[str]]:
             f"{sorted(tree.posterior.data_vars)}); a model whose logit is not linear in x, "
             "such as Gaussian Naive Bayes, has no coefficients to compare."
         )
-    array = tree.posterior[var]
+    return flatten_draws(tree.posterior[var])
+
+
+def flatten_draws(array) -> tuple[np.ndarray, list[str]]:
+    """A DataArray of draws (chain, draw, ...) as (n_draws, n_params) with readable names."""
+    var = array.name
     extra = [dim for dim in array.dims if dim not in ("chain", "draw")]
     values = array.transpose("chain", "draw", *extra).values
     values = values.reshape(values.shape[0] * values.shape[1], -1)

@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ...core.numerics import log_softmax, weighted_mean_variance
-from ...core.validation import FitData, check_random_state, feature_names, validate_scoring_data
+from ...core.validation import FitData, check_random_state, feature_names, validate_training_data
 from ...posterior.arviz_io import coef_intercept_variables
 from ...posterior.draws import DrawPredictor
 from ...posterior.loo import pointwise_loo
@@ -167,7 +167,7 @@ class GenerativeBayesMixin:
             ``az.compare`` beside PSIS-LOO results.
         """
         posterior = self._fitted_posterior()
-        X, codes, weights = validate_scoring_data(self, X, y, sample_weight)
+        X, codes, weights = validate_training_data(self, X, y, sample_weight)
         rows = np.arange(len(codes))
         elpd_i = log_softmax(posterior.loo_log_predictive(X, codes, weights))[rows, codes]
         lpd_i = log_softmax(posterior.log_predictive(X))[rows, codes]

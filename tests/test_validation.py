@@ -49,6 +49,20 @@ BAD_FIT_INPUTS = {
         "class 2 has zero sample_weight",
     ),
     "string-features": (lambda X, y: (np.full(X.shape, "a"), y, None), "could not convert"),
+    # Issue 16: labels that are missing or of mixed types get a message that says so,
+    # not scikit-learn's "Unknown label type: unknown".
+    "none-y": (
+        lambda X, y: (X, np.array([None, *y[1:]], dtype=object), None),
+        r"y contains NaN or None \(missing labels\) at 1 of 12 rows \(0;",
+    ),
+    "nan-in-series-y": (
+        lambda X, y: (X, pd.Series(["a", np.nan, *["b", "c"] * 5]), None),
+        r"missing labels\) at 1 of 12 rows \(1;",
+    ),
+    "mixed-type-y": (
+        lambda X, y: (X, np.array(["a", 1, *["b", "c"] * 5], dtype=object), None),
+        r"y mixes types: numbers and str \(row 0 is 'a'; row 1 is 1\)",
+    ),
 }
 
 
@@ -58,6 +72,13 @@ def test_bad_fit_input_raises_value_error(data, case):
     X, y, weights = make(*data)
     with pytest.raises(ValueError, match=match):
         MAPLogisticRegression().fit(X, y, sample_weight=weights)
+
+
+def test_labels_of_numbers_in_an_object_array_are_accepted(data):
+    X, y = data
+    model = MAPLogisticRegression().fit(X, y.astype(object))
+    assert model.classes_.tolist() == [0, 1, 2]
+    assert model.predict(X).dtype.kind == "i"
 
 
 @pytest.mark.parametrize(

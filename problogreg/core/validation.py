@@ -89,9 +89,11 @@ def validate_fit_data(estimator, X, y, sample_weight=None) -> FitData:
     Raises
     ------
     ValueError
-        For NaN or infinite values, mismatched lengths, empty data, fewer than two
+        For NaN or infinite values, mismatched lengths, empty data, missing (None)
+        or mixed-type labels (see :func:`check_label_values`), fewer than two
         classes, and negative, non-finite or all-zero sample weights.
     """
+    y = check_label_values(y)
     X, y = validate_data(estimator, X, y, dtype=np.float64, y_numeric=False)
     check_classification_targets(y)
     classes, codes = np.unique(y, return_inverse=True)
@@ -115,6 +117,62 @@ def validate_fit_data(estimator, X, y, sample_weight=None) -> FitData:
         sample_weight=weights,
         fingerprint=DataFingerprint.of(X, classes[codes], weights),
     )
+
+
+def _label_kind(value) -> str:
+    """``"missing"``, ``"number"`` or the type name of one label."""
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return "missing"
+    if isinstance(value, float | np.floating) and value != value:
+        return "missing"
+    if isinstance(value, bool | np.bool_ | Integral | float | np.floating):
+        return "number"
+    return "str" if isinstance(value, str | np.str_) else type(value).__name__
+
+
+def check_label_values(y):
+    """Refuse labels that are missing (None, NaN) or that mix types (str and int).
+
+    Returns ``y`` unchanged, except that a 1-D object array holding only numbers
+    becomes a numeric array (scikit-learn cannot tell such labels' type). Numbers
+    of any type (int, float, bool) count as one kind: they sort with each other.
+    Anything that is not a 1-D array of labels is returned as is, for
+    scikit-learn's own shape checks.
+
+    Raises
+    ------
+    ValueError
+        Naming the rows with missing labels, or the types found and a row of each.
+    """
+    try:
+        labels = np.asarray(y)
+    except (TypeError, ValueError):
+        return y
+    if labels.ndim != 1 or labels.dtype.kind not in "Of":
+        return y
+    if labels.dtype.kind == "f":
+        kinds = np.where(np.isnan(labels), "missing", "number").astype(object)
+    else:
+        kinds = np.array([_label_kind(value) for value in labels], dtype=object)
+    missing = np.flatnonzero(kinds == "missing")
+    if len(missing):
+        rows = ", ".join(map(str, missing[:10].tolist())) + (" ..." if len(missing) > 10 else "")
+        raise ValueError(
+            f"y contains NaN or None (missing labels) at {len(missing)} of {len(labels)} "
+            f"rows ({rows}; counting from 0). Drop those rows or fill in their labels."
+        )
+    found = sorted(set(kinds.tolist()))
+    if len(found) > 1:
+        firsts = sorted(int(np.flatnonzero(kinds == kind)[0]) for kind in found)
+        examples = "; ".join(f"row {row} is {labels[row]!r}" for row in firsts)
+        names = " and ".join("numbers" if kind == "number" else kind for kind in found)
+        raise ValueError(
+            f"y mixes types: {names} ({examples}). Labels must all be of one type; "
+            "convert them first, e.g. all to strings with y.astype(str)."
+        )
+    if labels.dtype == object and found == ["number"]:
+        return np.array(labels.tolist())
+    return y
 
 
 def format_label(value) -> str:

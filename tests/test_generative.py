@@ -150,6 +150,40 @@ def test_lda_singular_covariance_names_shrinkage(X, y, reason):
     assert np.all(np.isfinite(fixed.predict_proba(X)))
 
 
+@pytest.mark.parametrize("shrinkage", [None, "auto"])
+def test_lda_accepts_features_whose_spreads_differ_by_1e8(shrinkage):
+    # Issue 16, item 3: singularity used to be judged on the covariance itself, whose
+    # eigenvalues then span 1e16, so valid data was called "nearly linearly dependent".
+    units = np.array([1e4, 1e-4, 1.0])
+    X, y = gaussian_classes([40, 25, 30], 3, 3, seed=11)
+    plain = SharedCovarianceGaussian(shrinkage=shrinkage).fit(X, y)
+    scaled = SharedCovarianceGaussian(shrinkage=shrinkage).fit(X * units, y)
+    X_new = np.random.default_rng(9).normal(scale=2, size=(50, 3))
+    np.testing.assert_allclose(
+        scaled.predict_proba(X_new * units), plain.predict_proba(X_new), atol=1e-10
+    )
+    # The same model fitted by scikit-learn on standardised features (LDA is equivariant).
+    ref = make_pipeline(StandardScaler(), LinearDiscriminantAnalysis(solver="lsqr"))
+    if shrinkage is None:
+        ref.fit(X * units, y)
+        np.testing.assert_allclose(
+            scaled.predict_proba(X_new * units), ref.predict_proba(X_new * units), atol=1e-10
+        )
+
+
+def test_lda_with_spreads_1e8_apart_matches_sklearn_lsqr_on_breast_cancer():
+    # scikit-learn's lsqr solves with the raw covariance; on these data it is still
+    # accurate, so its predictions are a reference for the unit-free factorisation.
+    from problogreg import datasets
+
+    X, y = datasets.load("breast_cancer")
+    X = X.iloc[:, :3].to_numpy() * [1e4, 1e-4, 1.0]
+    ours = SharedCovarianceGaussian().fit(X, y)
+    ref = LinearDiscriminantAnalysis(solver="lsqr").fit(X, y)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-8)
+    np.testing.assert_array_equal(ours.predict(X), ref.predict(X))
+
+
 # -- NaiveBayes: maximum likelihood ---------------------------------------------------
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_gaussian_nb_matches_sklearn(n_classes):
@@ -177,6 +211,44 @@ def test_gaussian_nb_is_stable_far_from_the_data():
     proba = NaiveBayes().fit(X, y).predict_proba([[1e6, -1e6], [1e3, 0.0]])
     assert np.all(np.isfinite(proba))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+def test_gaussian_nb_impossible_sample_message_fits_the_gaussian_model():
+    # Issue 16, item 2: the message used to blame alpha, which a Gaussian model ignores.
+    X, y = gaussian_classes(20, 2, 2, seed=10)
+    model = NaiveBayes(var_smoothing=0).fit(X * 1e-150, y)
+    with pytest.raises(ValueError, match="every class density underflows") as error:
+        model.predict_proba([[0.0, 0.0], [1e100, 0.0]])
+    assert "Samples [1]" in str(error.value) and "alpha" not in str(error.value)
+    assert "rescale the features" in str(error.value)
+
+
+@pytest.mark.parametrize("make", [SharedCovarianceGaussian, NaiveBayes])
+@pytest.mark.parametrize(
+    ("value", "found"),
+    [(np.nan, "NaN"), (-np.inf, "infinite"), (1e160, "larger than 1e\\+150 in magnitude")],
+)
+def test_predict_names_the_columns_of_unusable_values(make, value, found):
+    # Issue 16, item 2: a finite |x| > 1e150 squared overflows, which used to give a
+    # RuntimeWarning (an error under this suite's filters) and NaN or 0/1 probabilities.
+    X, y = gaussian_classes(20, 3, 2, seed=10)
+    frame = pd.DataFrame(X, columns=["height", "weight"])
+    model = make().fit(frame, y)
+    bad = frame.iloc[:4].copy()
+    bad.iloc[2, 1] = value
+    for method in (model.predict_proba, model.predict, model.predict_log_proba):
+        with pytest.raises(ValueError, match=rf"{found} in columns \['weight'\] \(rows 2;"):
+            method(bad)
+
+
+def test_predict_accepts_values_up_to_1e150_without_warnings():
+    X, y = gaussian_classes(20, 3, 2, seed=10)
+    for model in (SharedCovarianceGaussian().fit(X, y), NaiveBayes().fit(X, y)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            proba = model.predict_proba([[1e150, -1e150], [-1e149, 0.0]])
+        assert np.all(np.isfinite(proba))
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
 
 
 def test_lecture_example_naive_bayes_three_sevenths():

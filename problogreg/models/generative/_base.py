@@ -15,7 +15,7 @@ from numbers import Real
 
 import numpy as np
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ...core.numerics import log_softmax, weighted_mean_variance
 from ...core.validation import FitData, check_random_state, feature_names, validate_training_data
@@ -24,6 +24,10 @@ from ...posterior.draws import DrawPredictor
 from ...posterior.loo import pointwise_loo
 from .._posterior_api import check_draws, draws_datatree
 from ._conjugate import DirichletPosterior, FixedClassPrior
+
+#: Largest magnitude of a feature value the generative models accept at predict time:
+#: beyond it the squares of the values (the Gaussian densities) overflow float64.
+MAX_ABS_FEATURE = 1e150
 
 #: Dims of each posterior variable after (chain, draw).
 PARAMETER_DIMS = {
@@ -172,6 +176,49 @@ class GenerativeBayesMixin:
         elpd_i = log_softmax(posterior.loo_log_predictive(X, codes, weights))[rows, codes]
         lpd_i = log_softmax(posterior.log_predictive(X))[rows, codes]
         return pointwise_loo(weights * elpd_i, weights * lpd_i, n_samples=0, method="exact LOO")
+
+
+def _rows_text(rows: np.ndarray) -> str:
+    return ", ".join(map(str, rows[:10].tolist())) + (" ..." if len(rows) > 10 else "")
+
+
+def validate_generative_predict_data(estimator, X) -> np.ndarray:
+    """Check that the estimator is fitted and that X is usable data for it.
+
+    Like :func:`~problogreg.core.validation.validate_predict_data`, but a
+    value that is NaN, infinite or beyond :data:`MAX_ABS_FEATURE` in magnitude
+    is an error that names its columns and rows (a Gaussian density of such a
+    value overflows, which would give NaN probabilities).
+
+    Raises
+    ------
+    ValueError
+    """
+    check_is_fitted(estimator)
+    X = validate_data(estimator, X, dtype=np.float64, reset=False, ensure_all_finite=False)
+    finite = np.isfinite(X)
+    too_large = finite & (np.abs(np.where(finite, X, 0.0)) > MAX_ABS_FEATURE)
+    bad = ~finite | too_large
+    if bad.any():
+        names = feature_names(estimator)
+        columns = [names[j] for j in np.flatnonzero(bad.any(axis=0))]
+        found = [
+            kind
+            for kind, mask in (
+                ("NaN", np.isnan(X)),
+                ("infinite", np.isinf(X)),
+                (f"finite but larger than {MAX_ABS_FEATURE:g} in magnitude", too_large),
+            )
+            if mask.any()
+        ]
+        rows = np.flatnonzero(bad.any(axis=1))
+        raise ValueError(
+            f"X has values that are {' or '.join(found)} in columns {columns} (rows "
+            f"{_rows_text(rows)}; counting from 0). {type(estimator).__name__} cannot "
+            "compute class probabilities for them (a Gaussian density of such a value "
+            "overflows). Fix or drop these rows, or rescale the columns (change units)."
+        )
+    return X
 
 
 def centre_and_spread(estimator, data: FitData):

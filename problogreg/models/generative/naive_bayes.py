@@ -19,12 +19,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ...core.numerics import log_softmax, weighted_mean_variance
-from ...core.validation import FitData, validate_fit_data, validate_predict_data
+from ...core.validation import FitData, validate_fit_data
 from ._base import (
     BAYES_PARAMETER_CONSTRAINTS,
     GenerativeBayesMixin,
     centre_and_spread,
     resolve_class_prior,
+    validate_generative_predict_data,
 )
 from ._conjugate import (
     BetaPosterior,
@@ -193,9 +194,20 @@ class NaiveBayes(GenerativeBayesMixin, ClassifierMixin, BaseEstimator):
 
     # -- prediction ------------------------------------------------------------
     def _joint_log_likelihood(self, X: np.ndarray) -> np.ndarray:
-        """:math:`\\log \\pi_k + \\sum_j \\log p(x_j \\mid y = k)`, shape (n, K)."""
+        """:math:`\\log \\pi_k + \\sum_j \\log p(x_j \\mid y = k)`, shape (n, K).
+
+        Raises
+        ------
+        ValueError
+            For a sample that has probability zero under every class: with Gaussian
+            features, one so far from every class (in class standard deviations) that
+            every class density underflows; with Bernoulli features and ``alpha=0``,
+            a feature value never seen in any class.
+        """
         if self.likelihood == "gaussian":
-            squared = (X[:, None, :] - self.means_) ** 2 / self.variances_
+            # A distance that overflows is a density that underflows: reported below.
+            with np.errstate(over="ignore"):
+                squared = (X[:, None, :] - self.means_) ** 2 / self.variances_
             log_density = -0.5 * np.sum(np.log(2 * np.pi * self.variances_) + squared, axis=2)
         else:
             _check_binary(X)
@@ -203,6 +215,15 @@ class NaiveBayes(GenerativeBayesMixin, ClassifierMixin, BaseEstimator):
         joint = log_density + np.log(self.class_prior_)
         impossible = np.flatnonzero(np.all(np.isneginf(joint), axis=1))
         if len(impossible):
+            if self.likelihood == "gaussian":
+                raise ValueError(
+                    f"Samples {impossible.tolist()[:10]} have probability zero under every "
+                    "class: their features are so far from every class mean, in units of "
+                    "the class standard deviations, that every class density underflows, so "
+                    "p(y | x) is undefined. Check these rows for wrong units or typing "
+                    "errors, or rescale the features; a larger var_smoothing also widens "
+                    "the classes."
+                )
             raise ValueError(
                 f"Samples {impossible.tolist()[:10]} have probability zero under every "
                 f"class (alpha={self.alpha}: a feature value never seen in any class), so "
@@ -211,8 +232,16 @@ class NaiveBayes(GenerativeBayesMixin, ClassifierMixin, BaseEstimator):
         return joint
 
     def predict_log_proba(self, X):
-        """Log class probabilities, shape (n_samples, n_classes), computed in log space."""
-        X = validate_predict_data(self, X)
+        """Log class probabilities, shape (n_samples, n_classes), computed in log space.
+
+        Raises
+        ------
+        ValueError
+            For values of X that are NaN, infinite or beyond ``MAX_ABS_FEATURE``
+            (1e150) in magnitude, naming their columns; for samples that are
+            impossible under every class.
+        """
+        X = validate_generative_predict_data(self, X)
         return log_softmax(self._joint_log_likelihood(X))
 
     def predict_proba(self, X):

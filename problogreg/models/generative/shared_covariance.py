@@ -23,6 +23,7 @@ from scipy import linalg
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ...core.numerics import log_softmax
 from ...core.validation import FitData, feature_names, validate_fit_data
 from .._linear import LinearLogitClassifierMixin
 from ._base import (
@@ -30,6 +31,7 @@ from ._base import (
     GenerativeBayesMixin,
     centre_and_spread,
     resolve_class_prior,
+    validate_generative_predict_data,
 )
 from ._conjugate import GenerativePosterior, NormalInverseWishartPosterior
 from ._statistics import ClassMoments, ledoit_wolf_shrinkage
@@ -177,16 +179,22 @@ class SharedCovarianceGaussian(
         return float(self.shrinkage)
 
     def _factor_covariance(self, data: FitData):
-        """Cholesky factor of ``covariance_``, or a ValueError that names the fix."""
-        eigenvalues = np.linalg.eigvalsh(self.covariance_)
-        n_features = len(eigenvalues)
-        if (
-            eigenvalues[-1] > 0
-            and eigenvalues[0] > eigenvalues[-1] * n_features * np.finfo(float).eps
-        ):
-            return linalg.cho_factor(self.covariance_, lower=True)
+        """``(sd, cho_factor(R))`` with ``covariance_ = diag(sd) R diag(sd)``, or a
+        ValueError that names the fix.
+
+        Singularity is judged on the correlation matrix R, so it does not depend on
+        the units of the features: spreads that differ by 1e8 or more are fine, while
+        constant or (nearly) collinear columns still make R singular.
+        """
+        n_features = len(self.covariance_)
+        sd = np.sqrt(np.diag(self.covariance_))
+        if np.all(sd > 0):
+            correlation = self.covariance_ / np.outer(sd, sd)
+            eigenvalues = np.linalg.eigvalsh(correlation)
+            if eigenvalues[0] > eigenvalues[-1] * n_features * np.finfo(float).eps:
+                return sd, linalg.cho_factor(correlation, lower=True)
         names = feature_names(self)
-        constant = [n for n, v in zip(names, np.diag(self.covariance_), strict=True) if v == 0]
+        constant = [n for n, v in zip(names, sd, strict=True) if v == 0]
         n_used = np.count_nonzero(data.sample_weight > 0)
         reasons = []
         if constant:
@@ -200,7 +208,7 @@ class SharedCovarianceGaussian(
             reasons.append("some features are (nearly) linearly dependent")
         hint = (
             " Every feature is constant within its classes, so no shrinkage can help: drop them."
-            if eigenvalues[-1] <= 0
+            if not np.any(sd > 0)
             else " Set shrinkage='auto' (Ledoit-Wolf) or a value in (0, 1], or drop the "
             "redundant columns."
         )
@@ -210,11 +218,50 @@ class SharedCovarianceGaussian(
         )
 
     def _implied_logistic(self, factor):
-        solved = linalg.cho_solve(factor, self.means_.T).T  # rows: Sigma^{-1} mu_k
+        sd, correlation_factor = factor
+        # Sigma^{-1} mu_k = D^{-1} R^{-1} D^{-1} mu_k, with D = diag(sd): every solve is
+        # on the unit-free correlation matrix.
+        solved = linalg.cho_solve(correlation_factor, (self.means_ / sd).T).T / sd
         intercept = -0.5 * np.sum(solved * self.means_, axis=1) + np.log(self.class_prior_)
         if len(self.classes_) == 2:
             return (solved[1] - solved[0])[None, :], np.array([intercept[1] - intercept[0]])
         return solved, intercept
+
+    # -- prediction ------------------------------------------------------------
+    def _checked_logits(self, X) -> np.ndarray:
+        X = validate_generative_predict_data(self, X)
+        with np.errstate(over="ignore", invalid="ignore"):
+            logits = self._class_logits(X)
+        overflow = np.flatnonzero(~np.all(np.isfinite(logits), axis=1))
+        if len(overflow):
+            raise ValueError(
+                f"Samples {overflow.tolist()[:10]} are so far from the training data that "
+                "their class logits overflow, so p(y | x) cannot be computed. Check these "
+                "rows for wrong units or typing errors, or rescale the features."
+            )
+        return logits
+
+    def decision_function(self, X):
+        """Log-odds of ``classes_[1]`` (binary, shape (n,)) or class logits (n, K).
+
+        Raises
+        ------
+        ValueError
+            For values of X that are NaN, infinite or beyond ``MAX_ABS_FEATURE``
+            (1e150) in magnitude, naming their columns, or whose logits overflow.
+        """
+        logits = self._checked_logits(X)
+        return logits[:, 1] if len(self.classes_) == 2 else logits
+
+    def predict_log_proba(self, X):
+        """Log class probabilities, shape (n_samples, n_classes), by log-sum-exp.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`decision_function`.
+        """
+        return log_softmax(self._checked_logits(X))
 
     def _conjugate_posterior(self, data: FitData) -> GenerativePosterior:
         moments = ClassMoments.from_data(data)

@@ -5,11 +5,17 @@ named steps, after scikit-learn's ``_glm/_newton_solver.py``:
 
 1. **setup** -- start at :math:`\phi_0` (zeros, or a warm start).
 2. **gradient and Hessian** -- :math:`g = \nabla f(\phi)`, :math:`H = \nabla^2 f(\phi)`.
-3. **convergence check** -- stop when :math:`\max_j |g_j| \le \mathrm{tol}\cdot S`
-   *and* the Newton decrement :math:`\tfrac12 g^\top H^{-1} g \le \mathrm{tol}\cdot S`,
-   with :math:`S = \sum_i s_i` (:func:`tolerance_unit`) so ``tol`` is relative to
-   the loss per unit weight, whatever the scale of the weights or the units of the
-   features (the step size is never used: a tiny step proves nothing).
+3. **convergence check** -- stop when the Newton step :math:`\delta = H^{-1}g`,
+   the remaining error, is small in every parameter's own units,
+   :math:`\max_j |\delta_j| \sqrt{H_{jj}/S} \le \mathrm{tol}`, *and* the Newton
+   decrement :math:`\tfrac12 g^\top H^{-1} g \le \mathrm{tol}\cdot S`, with
+   :math:`S = \sum_i s_i` (:func:`tolerance_unit`). Both are unchanged when a
+   column of X is rescaled (the decrement is invariant to any linear
+   reparametrisation), and they do not depend on the scale of the weights, so
+   features in any units converge alike. (For standardised features
+   :math:`\sqrt{H_{jj}/S} \approx \tfrac12` and the first test is about
+   :math:`|g_j| \le \mathrm{tol}\cdot S/2`.) The length of the step taken is
+   never used: a tiny step proves nothing.
 4. **inner solve** -- Newton direction :math:`\delta = -H^{-1} g` from the
    Cholesky factor :math:`H = LL^\top`. A failed factorisation, or a pivot
    at rounding level, means the objective is flat along some direction
@@ -82,9 +88,10 @@ WARM_START_LOOSENESS = 1e4
 #: the samples, and the fewest subset rows per parameter for which it is used.
 SUBSAMPLE_FRACTION = 1 / 8
 SUBSAMPLE_MIN_ROWS_PER_PARAM = 64
-#: Exact Newton takes over when the decrement and max |gradient| fall to this times
-#: sqrt(tol) S (from there one exact step reaches tol: Newton squares both), or when
-#: a subsampled step shrinks the decrement by less than SUBSAMPLE_MIN_PROGRESS.
+#: Exact Newton takes over when the decrement (in units of S) and the scaled step fall
+#: to this times sqrt(tol) (from there one exact step reaches tol: Newton squares
+#: both), or when a subsampled step shrinks the decrement by less than
+#: SUBSAMPLE_MIN_PROGRESS.
 SUBSAMPLE_EXIT = 0.1
 SUBSAMPLE_MIN_PROGRESS = 0.25
 
@@ -179,7 +186,7 @@ class NewtonSolver:
         self.value, self.gradient = self.objective.value_gradient(self.params)
         self.n_iter = 0
         self.last_decrement = np.inf
-        near = np.max(np.abs(self.gradient)) <= self.subsample_exit_level()
+        near = np.max(np.abs(self.gradient)) <= self.subsample_exit_level() * self.scale
         self.rows = None if near else self.subsample
 
     # 2. gradient and Hessian (the gradient is carried over from the line search)
@@ -193,13 +200,20 @@ class NewtonSolver:
         return 0.5 * float(self.gradient @ solved)
 
     # 3. convergence check
+    def largest_scaled_step(self) -> float:
+        r""":math:`\max_j |\delta_j| \sqrt{H_{jj}/S}` for the Newton step
+        :math:`\delta = H^{-1} g`: the remaining error of each parameter in units of
+        its curvature per unit weight, unchanged when a column of X is rescaled."""
+        step = linalg.cho_solve((self.cholesky, True), self.gradient, check_finite=False)
+        return float(np.max(np.abs(step) * np.sqrt(np.diag(self.hessian) / self.scale)))
+
     def check_convergence(self) -> bool:
-        if np.max(np.abs(self.gradient)) > self.tol * self.scale:
+        if self.largest_scaled_step() > self.tol:
             return False
         return self.newton_decrement() <= self.tol * self.scale
 
     def subsample_exit_level(self) -> float:
-        return SUBSAMPLE_EXIT * np.sqrt(self.tol) * self.scale
+        return SUBSAMPLE_EXIT * np.sqrt(self.tol)
 
     def subsample_phase_over(self) -> bool:
         """After a subsampled step: will one exact step finish, or has progress stalled?
@@ -210,9 +224,8 @@ class NewtonSolver:
         decrement = self.newton_decrement()
         stalled = decrement > SUBSAMPLE_MIN_PROGRESS * self.last_decrement
         self.last_decrement = decrement
-        return stalled or max(decrement, np.max(np.abs(self.gradient))) <= (
-            self.subsample_exit_level()
-        )
+        level = self.subsample_exit_level()
+        return stalled or (decrement <= level * self.scale and self.largest_scaled_step() <= level)
 
     # 4. inner solve
     def newton_direction(self) -> np.ndarray:

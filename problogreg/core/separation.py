@@ -19,6 +19,14 @@ exists iff the linear programme
 
 has a positive optimum (Konis, 2007). The solution also tells which pairs of
 classes are split and which parameters do the splitting.
+
+Whether a separating direction exists does not depend on the units of the
+features, and neither does the answer here: the programme is solved in
+standardised coordinates, each column of X centred (when the intercepts are
+flat, so that the shift is a reparametrisation) and divided by its sd over the
+samples with positive weight. Rescaling or shifting a column gives the same
+margins, the same verdict and the same separating features, and the
+tolerances, relative to margins of order one, mean the same for every data set.
 """
 
 from __future__ import annotations
@@ -56,14 +64,27 @@ class Separation:
     complete: bool
 
 
-def _margin_matrix(likelihood, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows m_ik as linear functions of the flat parameters, with (y_i, k, i) per row."""
+def standardisation(X: np.ndarray, centre: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Shift and scale of each column: its mean (0 unless ``centre``) and sd (1 if constant).
+
+    ``(X - shift) / scale`` is an invertible linear map of the flat parameters (a
+    shift only when the intercepts are flat), so separation in these coordinates
+    is separation in the original ones.
+    """
+    sd = X.std(axis=0)
+    return (X.mean(axis=0) if centre else np.zeros(X.shape[1])), np.where(sd > 0, sd, 1.0)
+
+
+def _margin_matrix(likelihood, flat: np.ndarray, shift: np.ndarray, scale: np.ndarray):
+    """Rows m_ik as linear functions of the flat parameters in standardised coordinates,
+    with (y_i, k, i) per row."""
     X, y, n_classes = likelihood.X, likelihood.y, likelihood.n_classes
     d = X.shape[1]
     keep = likelihood.sample_weight > 0
-    X, y = X[keep], y[keep]
-    n = len(y)
     m = likelihood.n_rows
+    X = (X[keep] - shift) / scale
+    y = y[keep]
+    n = len(y)
     offset = 1 if likelihood.reference else 0
 
     def logit_jacobian(codes: np.ndarray) -> np.ndarray:
@@ -103,10 +124,17 @@ def find_separation(likelihood, flat: np.ndarray) -> Separation | None:
 
     Returns None also when the problem is too large for the LP
     (:data:`MAX_LP_ENTRIES`); callers then rely on the fit's own symptoms.
+    The margins are those of standardised features (see the module docstring),
+    so the verdict and the parameters named do not depend on their units.
     """
     if len(flat) == 0 or not separation_check_fits(likelihood, flat):
         return None
-    margins, pairs = _margin_matrix(likelihood, flat)
+    m = likelihood.n_rows
+    shift, scale = standardisation(
+        likelihood.X[likelihood.sample_weight > 0],
+        centre=bool(np.isin(np.arange(m), flat).all()),
+    )
+    margins, pairs = _margin_matrix(likelihood, flat, shift, scale)
     result = linprog(
         -margins.sum(axis=0),
         A_ub=-margins,
@@ -120,10 +148,12 @@ def find_separation(likelihood, flat: np.ndarray) -> Separation | None:
     complete_direction = _complete_direction(margins)
     if complete_direction is not None:
         direction = complete_direction
-    scale = np.abs(margins).max()
-    strict = margins @ direction > 1e-7 * scale
+    # A column that moves no margin (a constant feature, once centred) is not involved.
+    direction = np.where(np.any(margins != 0, axis=0), direction, 0.0)
+    margin = margins @ direction
+    strict = margin > 1e-7 * np.abs(margins).max()
     class_pairs = sorted({(int(a), int(b)) for a, b, _ in pairs[strict]})
-    involved = flat[np.abs(direction) > 1e-7]
+    involved = _involved(likelihood, flat, direction, shift, scale, np.abs(margin).max())
     n_strict = len(np.unique(pairs[strict, 2]))
     return Separation(
         class_pairs=class_pairs,
@@ -148,3 +178,23 @@ def _complete_direction(margins: np.ndarray) -> np.ndarray | None:
     if result.status == 0 and -result.fun > 1e-7 * max(1.0, np.abs(margins).max()):
         return result.x[:-1]
     return None
+
+
+def _involved(likelihood, flat, direction, shift, scale, largest_margin) -> np.ndarray:
+    """The flat parameters that carry a separating ``direction`` (standardised coordinates).
+
+    A coefficient is involved when its standardised component is non-zero (a
+    judgement free of units). An intercept is involved when its component in the
+    original coordinates, :math:`\tilde\\delta_b - \\sum_j \tilde\\delta_j c_j / s_j`,
+    moves the margins: whether it does depends on where zero lies on each feature.
+    """
+    m, d = likelihood.n_rows, likelihood.n_features
+    keep = np.abs(direction) > 1e-7
+    for position, parameter in enumerate(flat):
+        if parameter >= m:
+            continue
+        row = (flat >= m + parameter * d) & (flat < m + (parameter + 1) * d)
+        features = flat[row] - m - parameter * d
+        original = direction[position] - np.sum(direction[row] * shift[features] / scale[features])
+        keep[position] = abs(original) > 1e-7 * largest_margin
+    return flat[keep]

@@ -20,7 +20,7 @@ from .core.result import MAPResult
 from .evaluation.agreement import Agreement, agreement
 from .evaluation.compare import compare
 from .models.laplace import ApproximationCheck, LaplaceLogisticRegression, UndefinedEvidenceError
-from .models.map import MAPLogisticRegression, SeparationError
+from .models.map import MAPLogisticRegression, SeparationError, SeparationWarning
 from .posterior.gaussian import GaussianPosterior
 
 __version__ = "0.1.0"
@@ -42,6 +42,7 @@ __all__ = [
     "MAPResult",
     "ParameterLayout",
     "SeparationError",
+    "SeparationWarning",
     "UndefinedEvidenceError",
     "agreement",
     "compare",

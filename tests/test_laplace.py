@@ -343,7 +343,7 @@ def test_flat_prior_has_no_evidence():
     with pytest.raises(UndefinedEvidenceError, match="flat prior"):
         model.log_evidence_  # noqa: B018
     assert not hasattr(model, "log_evidence_")
-    with pytest.raises(ValueError, match="undefined under a flat prior"):
+    with pytest.raises(ValueError, match="undefined under a flat or Jeffreys prior"):
         LaplaceLogisticRegression(prior_scale=None, optimize_prior=True).fit(X, y)
 
 

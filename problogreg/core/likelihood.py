@@ -198,6 +198,12 @@ class SoftmaxLikelihood:
         self._last = _Evaluation(np.array(theta, copy=True), log_proba, buffers.proba, loss)
         return self._last
 
+    def free_class_probabilities(self, theta: np.ndarray) -> np.ndarray:
+        """Probabilities of the classes with parameters (all but a reference class),
+        class-major, shape (m, n); a copy."""
+        proba = self._evaluate(theta).proba
+        return (proba[1:] if self.reference else proba).copy()
+
     def pointwise_log_likelihood(self, theta: np.ndarray) -> np.ndarray:
         """Unweighted :math:`\\log p(y_i | x_i, \\theta)` for every sample, shape (n,)."""
         return np.take(self._evaluate(theta).log_proba, self._observed_index)

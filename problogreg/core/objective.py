@@ -5,6 +5,9 @@ r"""The penalised negative log-posterior in free (identified) coordinates.
     f(\phi) = \ell(T\phi) + \tfrac12 \sum_j \lambda_j \phi_j^2,
 
 with :math:`\ell` the negative log-likelihood (:mod:`problogreg.core.likelihood`),
+plus, for the Jeffreys prior, :math:`-\tfrac12\log\lvert I(T\phi)\rvert`
+(:mod:`problogreg.core.jeffreys`; its Hessian is left out: the Fisher information
+stands for the curvature, as in Firth's own algorithm),
 :math:`\lambda` the prior precisions (:mod:`problogreg.core.priors`) and
 :math:`T` the linear map from the free parameters :math:`\phi` to the
 likelihood's parameters, described by the objective's
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .jeffreys import JeffreysPenalty
 from .layout import ParameterLayout
 from .likelihood import SoftmaxLikelihood
 from .priors import ResolvedPrior
@@ -48,6 +52,7 @@ class PosteriorObjective:
             sum_to_zero=not likelihood.reference and not prior.intercept_is_proper,
         )
         self.n_params = self.layout.n_free
+        self.jeffreys = JeffreysPenalty(likelihood) if prior.jeffreys else None
         self.scale = self.layout.free_prior_scale(prior.intercept_scale, prior.coef_scale)
         self.precision = 1.0 / self.scale**2
 
@@ -55,12 +60,18 @@ class PosteriorObjective:
         return 0.5 * float(np.sum(self.precision * phi**2))
 
     def value(self, phi: np.ndarray) -> float:
-        return self.likelihood.loss(self.layout.to_likelihood(phi)) + self.penalty(phi)
+        theta = self.layout.to_likelihood(phi)
+        value = self.likelihood.loss(theta) + self.penalty(phi)
+        return value if self.jeffreys is None else value + self.jeffreys.value(theta)
 
     def value_gradient(self, phi: np.ndarray) -> tuple[float, np.ndarray]:
-        loss, gradient = self.likelihood.loss_gradient(self.layout.to_likelihood(phi))
-        pulled = self.layout.from_likelihood(gradient)
-        return loss + self.penalty(phi), pulled + self.precision * phi
+        theta = self.layout.to_likelihood(phi)
+        loss, gradient = self.likelihood.loss_gradient(theta)
+        loss += self.penalty(phi)
+        if self.jeffreys is not None:
+            penalty, penalty_gradient = self.jeffreys.value_gradient(theta)
+            loss, gradient = loss + penalty, gradient + penalty_gradient
+        return loss, self.layout.from_likelihood(gradient) + self.precision * phi
 
     def hessian(self, phi: np.ndarray, rows=None) -> np.ndarray:
         """Hessian of f; with ``rows`` (a :class:`~problogreg.core.likelihood.RowSubsample`)

@@ -32,10 +32,14 @@ class ResolvedPrior:
         Standard deviation of each coefficient's prior; ``inf`` means flat.
     intercept_scale : float
         Standard deviation of each intercept's prior; ``inf`` means flat.
+    jeffreys : bool
+        The Jeffreys prior :math:`|I(\\theta)|^{1/2}` instead of the Gaussian one
+        (the scales are then ``inf``); see :mod:`problogreg.core.jeffreys`.
     """
 
     coef_scale: np.ndarray
     intercept_scale: float
+    jeffreys: bool = False
 
     @property
     def coef_is_proper(self) -> bool:
@@ -47,7 +51,8 @@ class ResolvedPrior:
 
     @property
     def is_proper(self) -> bool:
-        return self.coef_is_proper and self.intercept_is_proper
+        """A normalised prior (the Jeffreys prior's normalising constant is unknown)."""
+        return self.coef_is_proper and self.intercept_is_proper and not self.jeffreys
 
 
 def _check_scale(value, name: str, shape) -> np.ndarray:
@@ -67,12 +72,20 @@ def _check_scale(value, name: str, shape) -> np.ndarray:
 
 
 def resolve_prior(
-    prior_scale, intercept_prior_scale, autoscale: bool, X: np.ndarray, sample_weight: np.ndarray
+    prior_scale,
+    intercept_prior_scale,
+    autoscale: bool,
+    X: np.ndarray,
+    sample_weight: np.ndarray,
+    kind: str = "normal",
 ) -> ResolvedPrior:
     """Turn the estimator's prior arguments into per-parameter scales.
 
     Parameters
     ----------
+    kind : {"normal", "jeffreys"}
+        "jeffreys": the Jeffreys prior on every parameter; the Gaussian scales
+        are not used.
     prior_scale : float, array of shape (n_features,) or None
         Coefficient prior sd; None is flat (MLE); ``inf`` entries are flat too.
     intercept_prior_scale : float or None
@@ -81,6 +94,8 @@ def resolve_prior(
     X, sample_weight : training data (used only for autoscale).
     """
     n_features = X.shape[1]
+    if kind == "jeffreys":
+        return ResolvedPrior(np.full(n_features, np.inf), np.inf, jeffreys=True)
     if prior_scale is None:
         coef_scale = np.full(n_features, np.inf)
     else:

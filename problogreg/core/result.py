@@ -39,6 +39,10 @@ class MAPResult:
         Whether the gradient and the Newton decrement met the tolerance.
     log_likelihood : float
         Weighted log-likelihood :math:`\sum_i s_i \log p(y_i \mid x_i, \hat\theta)`.
+    log_prior_at_mode : float
+        The log prior density at the mode: the normalised Gaussian density over the
+        parameters with a proper prior, or :math:`\tfrac12\log\lvert I(\hat\theta)
+        \rvert` for the Jeffreys prior (unnormalised: Firth's penalty).
     """
 
     layout: ParameterLayout
@@ -49,6 +53,7 @@ class MAPResult:
     n_iter: int
     converged: bool
     log_likelihood: float
+    log_prior_at_mode: float
 
     @property
     def prior_scale(self) -> np.ndarray:
@@ -66,11 +71,14 @@ class MAPResult:
         return self.layout.to_likelihood(self.mode)
 
     def log_prior(self, phi: np.ndarray) -> np.ndarray | float:
-        """Normalised log prior density of one free vector or a stack (S, n_free);
-        flat entries contribute 0."""
+        """Normalised Gaussian log prior density of one free vector or a stack (S, n_free);
+        flat entries contribute 0. (The Jeffreys prior depends on the data: see
+        :class:`~problogreg.core.jeffreys.JeffreysPenalty`.)"""
+        if self.prior.jeffreys:
+            raise ValueError("The Jeffreys prior depends on the data: evaluate it with them.")
         return log_normal_density(phi, self.prior_scale)
 
     @property
     def log_posterior(self) -> float:
-        """``log_likelihood`` plus the normalised log prior at the mode (proper entries only)."""
-        return self.log_likelihood + float(self.log_prior(self.mode))
+        """``log_likelihood`` plus ``log_prior_at_mode`` (the penalised log-likelihood)."""
+        return self.log_likelihood + self.log_prior_at_mode

@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from ..core.likelihood import SoftmaxLikelihood
 from ..core.newton import SingularHessianError, cholesky_or_explain, minimize, warn_not_converged
 from ..core.objective import PosteriorObjective
-from ..core.priors import ResolvedPrior, resolve_prior
+from ..core.priors import ResolvedPrior, log_normal_density, resolve_prior
 from ..core.result import MAPResult
 from ..core.separation import find_separation, separation_check_fits
 from ..core.validation import FitData, feature_names, format_label, validate_fit_data
@@ -26,14 +26,28 @@ from ..core.validation import FitData, feature_names, format_label, validate_fit
 SEPARATION_SUSPICION = 1e-7
 
 
+#: A fitted probability of the observed class above 1 - 10 eps is "numerically 1",
+#: the threshold of R's glm (a linear predictor beyond about 33.7 in absolute value).
+EXTREME_LOG_PROBABILITY = float(np.log1p(-10 * np.finfo(float).eps))
+
+
 class SeparationError(ValueError):
     """The maximum-likelihood estimate does not exist: the classes are separable."""
+
+
+class SeparationWarning(ConvergenceWarning):
+    """A maximum-likelihood fit with fitted probabilities numerically 0 or 1."""
 
 
 def resolve_multiclass(multiclass: str, n_classes: int, prior: ResolvedPrior) -> str:
     """The parametrisation actually used: "binary", "symmetric" or "reference"."""
     if n_classes == 2:
         return "binary"
+    if prior.jeffreys and multiclass == "symmetric":
+        raise ValueError(
+            "prior='jeffreys' needs multiclass='reference' (or 'auto'): the symmetric "
+            "model's Fisher information is singular, so its Jeffreys prior is zero."
+        )
     if multiclass == "auto":
         return "symmetric" if prior.coef_is_proper else "reference"
     if multiclass == "symmetric" and not prior.coef_is_proper:
@@ -54,11 +68,14 @@ def build_objective(data: FitData, prior: ResolvedPrior, multiclass: str) -> Pos
     return PosteriorObjective(likelihood, prior)
 
 
-def mode_finder(estimator, X, y, sample_weight, *, solver="auto", tol=1e-8, max_iter=100):
+def mode_finder(
+    estimator, X, y, sample_weight, *, solver="auto", tol=1e-8, max_iter=100, prior="normal"
+):
     """Validate the data and build the :class:`ModeFinder` of an estimator of the logistic model.
 
     ``estimator`` carries the prior parameters (``prior_scale``,
-    ``intercept_prior_scale``, ``autoscale``, ``multiclass``); this sets its
+    ``intercept_prior_scale``, ``autoscale``, ``multiclass``); ``prior`` is
+    "normal" (those Gaussian scales) or "jeffreys". This sets its
     ``classes_``, ``multiclass_``, ``data_fingerprint_``, ``n_features_in_``
     (and ``feature_names_in_``), as scikit-learn's conventions ask of ``fit``.
     """
@@ -71,6 +88,7 @@ def mode_finder(estimator, X, y, sample_weight, *, solver="auto", tol=1e-8, max_
         estimator.autoscale,
         data.X,
         data.sample_weight,
+        kind=prior,
     )
     estimator.multiclass_ = resolve_multiclass(estimator.multiclass, data.n_classes, prior)
     objective = build_objective(data, prior, estimator.multiclass_)
@@ -131,7 +149,15 @@ class ModeFinder:
             n_iter=result.n_iter,
             converged=result.converged,
             log_likelihood=objective.log_likelihood(result.params),
+            log_prior_at_mode=self.log_prior_at(result.params),
         )
+
+    def log_prior_at(self, phi: np.ndarray) -> float:
+        """The log prior density at one point (Gaussian normalised; Jeffreys unnormalised)."""
+        objective = self.objective
+        if objective.jeffreys is not None:
+            return -objective.jeffreys.value(self.layout.to_likelihood(phi))
+        return float(log_normal_density(phi, objective.scale))
 
     def with_hessian(self, result: MAPResult) -> MAPResult:
         """``result`` with the exact Hessian and its factor (formed when the solver did not)."""
@@ -149,8 +175,9 @@ class ModeFinder:
         """Run the separation LP when the fit looks like a runaway MLE."""
         likelihood, objective = self.objective.likelihood, self.objective
         # Only the reference form can have flat coefficients (symmetric needs a
-        # proper prior), and there free and likelihood coordinates coincide.
-        if not likelihood.reference:
+        # proper prior), and there free and likelihood coordinates coincide. The
+        # Jeffreys prior keeps the estimate finite under separation.
+        if not likelihood.reference or objective.jeffreys is not None:
             return
         flat = np.flatnonzero(objective.precision == 0)
         if len(flat) == 0:
@@ -161,20 +188,39 @@ class ModeFinder:
                 return
         separation = find_separation(likelihood, flat)
         if separation is None:
-            if not force and not separation_check_fits(likelihood, flat):
-                # The symptoms above are all we have: warn rather than return a
-                # possibly diverging MLE in silence.
-                warnings.warn(
-                    "Some fitted probabilities are numerically 0 or 1 (or the solver did "
-                    "not converge) and the data are too large for the exact separation "
-                    "check, so the classes may be separable: then the maximum-likelihood "
-                    "estimate is infinite and these coefficients are meaningless. Use a "
-                    "proper prior instead of prior_scale=None.",
-                    ConvergenceWarning,
-                    stacklevel=5,
-                )
+            if not force:
+                self.warn_if_extreme(params, checked=separation_check_fits(likelihood, flat))
             return
         raise SeparationError(self.separation_message(separation))
+
+    def warn_if_extreme(self, params, checked: bool) -> None:
+        """The last guard of a flat-prior fit that the separation check did not stop:
+        fitted probabilities numerically 0 or 1 are never returned in silence."""
+        likelihood = self.objective.likelihood
+        log_lik = likelihood.pointwise_log_likelihood(self.layout.to_likelihood(params))
+        extreme = int(np.count_nonzero(log_lik > EXTREME_LOG_PROBABILITY))
+        if extreme == 0:
+            return
+        if checked:
+            detail = (
+                "The exact check finds no separation, so the maximum-likelihood estimate "
+                "is finite, but it is extreme: its standard errors and Wald tests are "
+                "unreliable."
+            )
+        else:
+            detail = (
+                "The data are too large for the exact separation check, so the classes may "
+                "be separable: then the maximum-likelihood estimate is infinite and these "
+                "coefficients are meaningless."
+            )
+        warnings.warn(
+            f"Fitted probabilities numerically 0 or 1 occurred for {extreme} of "
+            f"{len(log_lik)} samples (as R's glm warns). {detail} Use a proper prior "
+            "(prior_scale) or Firth's bias reduction (prior='jeffreys') instead of "
+            "maximum likelihood.",
+            SeparationWarning,
+            stacklevel=5,
+        )
 
     def separation_message(self, separation) -> str:
         labels = self.layout.likelihood_labels(self.classes, self.feature_names)

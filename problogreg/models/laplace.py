@@ -25,6 +25,8 @@ from typing import ClassVar
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ..core.jeffreys import JeffreysPenalty
+from ..core.likelihood import SoftmaxLikelihood
 from ..core.newton import DENSE_HESSIAN_MAX_BYTES
 from ..core.validation import (
     check_count,
@@ -62,9 +64,15 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
 
     Parameters
     ----------
-    prior_scale, intercept_prior_scale, autoscale, multiclass, solver, tol, max_iter
+    prior, prior_scale, intercept_prior_scale, autoscale, multiclass, solver, tol, max_iter
         As for :class:`~problogreg.MAPLogisticRegression`. With
         ``solver="lbfgs"`` the exact Hessian is still computed once, at the optimum.
+        With ``prior="jeffreys"`` the Gaussian is centred at Firth's estimate with
+        the inverse Fisher information as covariance (the O(1) curvature of the
+        Jeffreys term is left out against the likelihood's O(n)); the evidence is
+        undefined (the prior's normalising constant is unknown), and
+        ``check_approximation`` and ``loo`` evaluate the Jeffreys prior at every
+        draw (one Fisher information per draw: meant for data of modest size).
     optimize_prior : bool, default=False
         Empirical Bayes: multiply the coefficient prior scales by the global
         factor that maximises the Laplace evidence (a bounded 1-D search on the
@@ -111,6 +119,7 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
 
     def __init__(
         self,
+        prior="normal",
         prior_scale=2.5,
         intercept_prior_scale=10.0,
         autoscale=True,
@@ -121,6 +130,7 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         max_iter=100,
     ):
         super().__init__(
+            prior=prior,
             prior_scale=prior_scale,
             intercept_prior_scale=intercept_prior_scale,
             autoscale=autoscale,
@@ -159,8 +169,8 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         if self.optimize_prior and not prior.is_proper:
             raise ValueError(
                 "optimize_prior=True maximises the marginal likelihood, which is undefined "
-                "under a flat prior: set prior_scale (without inf entries) and "
-                "intercept_prior_scale to numbers."
+                "under a flat or Jeffreys prior: use prior='normal' and set prior_scale "
+                "(without inf entries) and intercept_prior_scale to numbers."
             )
         result = finder.with_hessian(finder.solve())
         if self.optimize_prior:
@@ -198,8 +208,9 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         if self._log_evidence is None:
             raise UndefinedEvidenceError(
                 "log_evidence_ is undefined: a flat prior (prior_scale=None or "
-                "intercept_prior_scale=None) is improper, so the marginal likelihood "
-                "p(y | X) does not exist. Give every parameter a proper prior to compare "
+                "intercept_prior_scale=None) is improper, and the Jeffreys prior's "
+                "normalising constant is unknown, so the marginal likelihood p(y | X) is "
+                "not available. Give every parameter a proper Gaussian prior to compare "
                 "models by evidence."
             )
         return self._log_evidence
@@ -214,6 +225,15 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         layout = self.result_.layout
         predictor = DrawPredictor.linear(*layout.class_rows(layout.to_likelihood(free)))
         return free, noise, predictor
+
+    def _log_prior(self, free, X, codes, weights) -> np.ndarray:
+        """Log prior density of free draws (S, p); the Jeffreys prior needs the data."""
+        if not self.result_.prior.jeffreys:
+            return self.result_.log_prior(free)
+        layout = self.result_.layout
+        likelihood = SoftmaxLikelihood(X, codes, weights, layout.n_classes, reference=True)
+        penalty = JeffreysPenalty(likelihood)
+        return np.array([-penalty.value(theta) for theta in layout.to_likelihood(free)])
 
     # -- the posterior protocol ------------------------------------------------
     def sample_posterior(self, draws=1000, chains=4, random_state=None, X=None, y=None):
@@ -274,7 +294,7 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         free, noise, predictor = self._draws(draws, random_state)
         log_ratio = (
             predictor.total_log_likelihood(X, codes, weights)
-            + self.result_.log_prior(free)
+            + self._log_prior(free, X, codes, weights)
             - self.posterior_.log_density_of_noise(noise)
         )
         layout = self.result_.layout
@@ -311,7 +331,7 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         X, codes, weights = validate_training_data(self, X, y, sample_weight)
         free, noise, predictor = self._draws(check_count(draws, "draws"), random_state)
         log_likelihood = predictor.pointwise_log_likelihood(X, codes)
-        log_p = log_likelihood @ weights + self.result_.log_prior(free)
+        log_p = log_likelihood @ weights + self._log_prior(free, X, codes, weights)
         return psis_loo(
             log_likelihood,
             weights,

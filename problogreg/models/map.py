@@ -30,9 +30,9 @@ from ..core.result import MAPResult
 from ..core.validation import feature_names
 from ..posterior.gaussian import laplace_posterior
 from ._linear import LinearLogitClassifierMixin
-from ._mode import SeparationError, mode_finder
+from ._mode import SeparationError, SeparationWarning, mode_finder
 
-__all__ = ["MAPLogisticRegression", "SeparationError"]
+__all__ = ["MAPLogisticRegression", "SeparationError", "SeparationWarning"]
 
 PRIOR_PARAMETER_CONSTRAINTS = {
     "prior_scale": [Interval(Real, 0, None, closed="neither"), "array-like", None],
@@ -47,6 +47,16 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
 
     Parameters
     ----------
+    prior : {"normal", "jeffreys"}, default="normal"
+        "normal": independent Normal(0, s) priors with the scales below (None:
+        flat, maximum likelihood). "jeffreys": the Jeffreys prior
+        :math:`|I(\theta)|^{1/2}` on all parameters, whose mode is Firth's
+        bias-reduced estimate (R's logistf and brglm2): finite even for separable
+        classes, with less small-sample bias than the MLE. The scales below are
+        then not used, multiclass models use the reference parametrisation (the
+        multinomial generalisation, as brglm2's ``brmultinom``), ``hessian_`` is
+        the Fisher information at the estimate and ``summary()`` reports the
+        standard errors from its inverse, as brglm2 does.
     prior_scale : float, array of shape (n_features,) or None, default=2.5
         Standard deviation of the Normal(0, s) prior on each coefficient. None
         (or ``inf`` entries) means a flat prior: maximum likelihood.
@@ -95,7 +105,9 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
         Weighted log-likelihood at the optimum.
     log_posterior_ : float
         ``log_likelihood_`` plus the normalised log prior density of the
-        parameters with a proper prior (absent when every prior is flat).
+        parameters with a proper prior (absent when every prior is flat); with the
+        Jeffreys prior, the penalised log-likelihood
+        :math:`\\ell + \tfrac12\\log|I(\\hat\theta)|`.
     prior_scale_ : ndarray of shape (n_features,)
         Resolved coefficient prior sd (after autoscale; ``inf`` = flat).
     intercept_prior_scale_ : float
@@ -118,6 +130,7 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
     """
 
     _parameter_constraints: ClassVar[dict] = {
+        "prior": [StrOptions({"normal", "jeffreys"})],
         **PRIOR_PARAMETER_CONSTRAINTS,
         "solver": [StrOptions({"auto", "newton", "lbfgs"})],
         "tol": [Interval(Real, 0, None, closed="neither")],
@@ -126,6 +139,7 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
 
     def __init__(
         self,
+        prior="normal",
         prior_scale=2.5,
         intercept_prior_scale=10.0,
         autoscale=True,
@@ -134,6 +148,7 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
         tol=1e-8,
         max_iter=100,
     ):
+        self.prior = prior
         self.prior_scale = prior_scale
         self.intercept_prior_scale = intercept_prior_scale
         self.autoscale = autoscale
@@ -161,6 +176,12 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
         ------
         SeparationError
             With a flat prior on separable data (the MLE is infinite).
+
+        Warns
+        -----
+        SeparationWarning
+            With a flat prior when fitted probabilities are numerically 0 or 1 but
+            the data are not separable (or too large for the exact check).
         ValueError
             For bad input, or constant/collinear columns under a flat prior.
         """
@@ -171,7 +192,14 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
 
     def _mode_finder(self, X, y, sample_weight):
         return mode_finder(
-            self, X, y, sample_weight, solver=self.solver, tol=self.tol, max_iter=self.max_iter
+            self,
+            X,
+            y,
+            sample_weight,
+            solver=self.solver,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            prior=self.prior,
         )
 
     def _store_result(self, result: MAPResult) -> None:
@@ -184,7 +212,7 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
         self.prior_scale_ = result.prior.coef_scale
         self.intercept_prior_scale_ = result.prior.intercept_scale
         self.log_likelihood_ = result.log_likelihood
-        if np.isfinite(result.prior_scale).any():
+        if np.isfinite(result.prior_scale).any() or result.prior.jeffreys:
             self.log_posterior_ = result.log_posterior
         elif hasattr(self, "log_posterior_"):
             del self.log_posterior_

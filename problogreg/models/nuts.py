@@ -63,8 +63,11 @@ __all__ = ["PyMCLogisticRegression", "SamplingWarning"]
 class PyMCLogisticRegression(DrawPredictionMixin, ClassifierMixin, BaseEstimator):
     """Bayesian logistic regression sampled with NUTS (PyMC).
 
-    Same model and prior as :class:`~problogreg.MAPLogisticRegression`; the
-    reference answer of the package for the posterior.
+    Same model and Gaussian prior as :class:`~problogreg.MAPLogisticRegression`;
+    the reference answer of the package for the posterior. (The Jeffreys prior
+    of ``MAPLogisticRegression(prior="jeffreys")`` is not offered here: its log
+    density needs a log-determinant of the Fisher information, and its gradient,
+    at every leapfrog step.)
 
     Parameters
     ----------

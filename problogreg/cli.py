@@ -1,7 +1,9 @@
 """Command line: ``problogreg study`` and ``problogreg fit`` (also ``python -m problogreg``).
 
-Errors in the user's input end with a one-line message and exit status 2,
-never a traceback.
+Errors in the user's input (the data, the options, the report directory) end
+with a one-line message and exit status 2, and are found before any model is
+fitted. Anything else is a bug in problogreg: a one-line "internal error"
+message and exit status 1, with the full traceback under ``--debug``.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import traceback
 import warnings
 from pathlib import Path
 
@@ -18,25 +21,72 @@ import pandas as pd
 from . import datasets
 from .models.map import MAPLogisticRegression
 
+EXIT_INTERNAL = 1
 EXIT_USAGE = 2
+EXIT_STATUS_HELP = (
+    "Exit status: 0 success; 2 bad input or options (one line on stderr, found before any "
+    "fitting); 1 internal error (a bug in problogreg; --debug prints the traceback)."
+)
+
+#: A text (non-numeric) CSV column with more distinct values than this, or than
+#: ``MAX_TEXT_LEVEL_FRACTION`` of the rows, draws a warning: one-hot encoding it
+#: gives so many columns that the models can memorise the training rows.
+MAX_TEXT_LEVELS = 20
+MAX_TEXT_LEVEL_FRACTION = 0.5
 
 
 class UsageError(Exception):
     """A problem with the command-line input, reported in one line."""
 
 
-def read_table(path: str, target: str) -> tuple[pd.DataFrame, pd.Series]:
+class HighCardinalityWarning(UserWarning):
+    """A text column of the CSV has so many distinct values that one-hot encoding it overfits."""
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split())
+
+
+def read_table(
+    path: str, target: str, drop: tuple[str, ...] | list[str] = ()
+) -> tuple[pd.DataFrame, pd.Series]:
     """Read a CSV into features and target.
 
     Categorical (non-numeric) feature columns are one-hot encoded with the
-    first level dropped; missing values are an error that names the rows.
+    first level dropped; a text column with more than :data:`MAX_TEXT_LEVELS`
+    distinct values, or more than :data:`MAX_TEXT_LEVEL_FRACTION` of the rows,
+    draws a :class:`HighCardinalityWarning` (free text such as names or
+    comments: leave it out with ``drop`` or encode it as numbers first). The
+    columns in ``drop`` are left out. Missing values are an error that names the
+    rows; so are an empty file, a file without data rows, and a file without
+    feature columns.
     """
     file = Path(path)
     if not file.is_file():
         raise UsageError(f"no such file: {path}")
-    frame = pd.read_csv(file)
+    try:
+        frame = pd.read_csv(file)
+    except pd.errors.EmptyDataError:
+        raise UsageError(f"{path} is empty: no header line and no rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise UsageError(f"cannot read {path} as CSV: {_one_line(err)}") from None
     if target not in frame.columns:
         raise UsageError(f"column {target!r} not in {path}; columns are {list(frame.columns)}")
+    unknown = [column for column in drop if column not in frame.columns]
+    if unknown:
+        raise UsageError(
+            f"--drop: columns {unknown} not in {path}; columns are {list(frame.columns)}"
+        )
+    if target in drop:
+        raise UsageError(f"--drop: {target!r} is the target column")
+    frame = frame.drop(columns=list(drop))
+    if len(frame) == 0:
+        raise UsageError(f"{path} has a header line but no data rows")
+    if frame.shape[1] == 1:
+        raise UsageError(
+            f"{path} has no feature columns: {target!r} is its only column"
+            + (" after --drop" if drop else "")
+        )
     missing = frame.isna().any(axis=1)
     if missing.any():
         rows = (np.flatnonzero(missing) + 2).tolist()  # +2: header line, 1-based
@@ -48,16 +98,34 @@ def read_table(path: str, target: str) -> tuple[pd.DataFrame, pd.Series]:
     y = frame.pop(target)
     if y.nunique() < 2:
         raise UsageError(f"target column {target!r} has a single value; need two classes")
+    _warn_about_free_text(frame, path)
     X = pd.get_dummies(frame, drop_first=True, dtype=float)
     return X, y
+
+
+def _warn_about_free_text(features: pd.DataFrame, path: str) -> None:
+    n_rows = len(features)
+    for column in features.select_dtypes(exclude=["number", "bool"]).columns:
+        levels = features[column].nunique()
+        if levels > MAX_TEXT_LEVELS or levels > MAX_TEXT_LEVEL_FRACTION * n_rows:
+            warnings.warn(
+                f"column {column!r} of {path} is text with {levels} distinct values in "
+                f"{n_rows} rows: one-hot encoding it adds {levels - 1} columns, enough to "
+                f"memorise the training rows. Leave it out with --drop {column}, or encode "
+                "it as numbers in the CSV (e.g. group rare values) if it carries signal.",
+                HighCardinalityWarning,
+                stacklevel=3,
+            )
 
 
 def _load_data(args) -> tuple[pd.DataFrame, pd.Series, str]:
     if args.csv:
         if not args.target:
             raise UsageError("--csv needs --target COLUMN")
-        X, y = read_table(args.csv, args.target)
+        X, y = read_table(args.csv, args.target, args.drop or ())
         return X, y, args.csv
+    if args.drop:
+        raise UsageError("--drop applies to --csv only")
     if args.dataset not in datasets.names():
         raise UsageError(f"unknown dataset {args.dataset!r}; choose from {datasets.names()}")
     X, y = datasets.load(args.dataset)
@@ -72,7 +140,10 @@ def run_fit(args) -> None:
         prior_scale=prior_scale, intercept_prior_scale=None if args.mle else 10.0
     )
     start = time.perf_counter()
-    model.fit(X, y)
+    try:
+        model.fit(X, y)
+    except ValueError as err:  # the estimator's errors about the data are for users
+        raise UsageError(_one_line(err)) from err
     elapsed = time.perf_counter() - start
     kind = "MLE" if args.mle else f"MAP, Normal(0, {args.prior_scale:g}/sd(x)) prior"
     print(
@@ -87,16 +158,29 @@ def run_fit(args) -> None:
 
 def run_study_command(args) -> None:
     """Fit every model, print the comparison and write the report."""
-    from .study import StudySettings, run_study, terminal_summary, write_report
+    from .study import (
+        StudyInputError,
+        StudySettings,
+        prepare_report_dir,
+        run_study,
+        terminal_summary,
+        write_report,
+    )
 
     X, y, source = _load_data(args)
-    _terminal_warnings()
     settings = StudySettings.quick(args.seed) if args.quick else StudySettings(seed=args.seed)
     start = time.perf_counter()
-    result = run_study(X, y, name=source, settings=settings, progressbar=sys.stdout.isatty())
+    try:
+        out = prepare_report_dir(Path(args.out))
+    except StudyInputError as err:
+        raise UsageError(f"--out {args.out}: {err}") from err
+    try:
+        result = run_study(X, y, name=source, settings=settings, progressbar=sys.stdout.isatty())
+    except StudyInputError as err:
+        raise UsageError(str(err)) from err
     print()
     print(terminal_summary(result))
-    report = write_report(result, Path(args.out))
+    report = write_report(result, out)
     print(
         f"\nReport: {report} (figures and CSV tables beside it); "
         f"{time.perf_counter() - start:.0f} s in all."
@@ -120,22 +204,55 @@ def _terminal_warnings() -> None:
 
 def _add_data_arguments(parser: argparse.ArgumentParser, default: str) -> None:
     parser.add_argument("--dataset", default=default, help=f"one of {datasets.names()}")
-    parser.add_argument("--csv", help="a CSV file to use instead of a bundled dataset")
+    parser.add_argument(
+        "--csv",
+        help="a CSV file to use instead of a bundled dataset; text columns are one-hot "
+        f"encoded (a warning for more than {MAX_TEXT_LEVELS} distinct values or more than "
+        "half the rows: free text, drop it)",
+    )
     parser.add_argument("--target", help="the target column of --csv")
+    parser.add_argument(
+        "--drop",
+        action="append",
+        metavar="COLUMN",
+        help="leave this column of --csv out (repeat for more columns)",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="on an internal error (a bug, exit status 1), print the full traceback",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="problogreg", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="problogreg", description=__doc__.splitlines()[0], epilog=EXIT_STATUS_HELP
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     study = commands.add_parser(
-        "study", help="fit MAP, Laplace, NUTS, LDA and Naive Bayes; compare; write a report"
+        "study",
+        help="fit MAP, Laplace, NUTS, LDA and Naive Bayes; compare; write a report",
+        description="Fit MAP, LDA, Naive Bayes, Laplace and NUTS on a training split, "
+        "compare them and write a report. A model that cannot be fitted on the data is "
+        "reported as a row of the comparison table with the reason; the others still "
+        "make the report.",
+        epilog=EXIT_STATUS_HELP,
     )
     _add_data_arguments(study, default="breast_cancer")
-    study.add_argument("--out", default="study-output", help="report directory")
+    study.add_argument(
+        "--out",
+        default="study-output",
+        help="report directory, checked before any fitting; an earlier report in it is "
+        "removed at the start, and report.md is written last",
+    )
     study.add_argument("--quick", action="store_true", help="fewer draws and chains")
     study.add_argument("--seed", type=int, default=0, help="seed of the split and sampler")
     study.set_defaults(handler=run_study_command)
-    fit = commands.add_parser("fit", help="fit the MAP/MLE model and print its coefficient table")
+    fit = commands.add_parser(
+        "fit",
+        help="fit the MAP/MLE model and print its coefficient table",
+        epilog=EXIT_STATUS_HELP,
+    )
     _add_data_arguments(fit, default="breast_cancer")
     fit.add_argument("--prior-scale", type=float, default=2.5, help="coefficient prior sd")
     fit.add_argument("--mle", action="store_true", help="flat priors: maximum likelihood")
@@ -144,10 +261,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0, 2 for bad input, 1 for a bug)."""
     args = build_parser().parse_args(argv)
-    try:
-        args.handler(args)
-    except (UsageError, ValueError) as err:
-        print(f"problogreg {args.command}: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+    with warnings.catch_warnings():
+        _terminal_warnings()
+        try:
+            args.handler(args)
+        except UsageError as err:
+            print(f"problogreg {args.command}: error: {_one_line(err)}", file=sys.stderr)
+            return EXIT_USAGE
+        except Exception as err:
+            if args.debug:
+                traceback.print_exc()
+            else:
+                print(
+                    f"problogreg {args.command}: internal error: {type(err).__name__}: "
+                    f"{_one_line(err)} (a bug in problogreg, not in your input; rerun with "
+                    "--debug for the traceback and report it)",
+                    file=sys.stderr,
+                )
+            return EXIT_INTERNAL
     return 0

@@ -5,10 +5,22 @@ and Naive Bayes on a training split, compares them by ELPD-LOO and on the
 held-out split, checks the diagnostics (R-hat, ESS, divergences, Pareto k), and
 measures how well the Laplace posterior matches NUTS. :func:`write_report`
 writes the tables as CSV, the figures as PNG and a Markdown report linking them.
+
+Bad input is found before any model is fitted. Data no model can use (labels,
+too few samples to hold out a test split) raise :class:`StudyInputError`; a
+model that refuses the training split (LDA on a constant column, say) becomes a
+row of the comparison table with the reason in ``not_fitted_because``, and the
+others still make the report, with the sections and figures that can be drawn
+without it. :func:`prepare_report_dir` checks the report directory before any
+fitting and removes an earlier run's files, and :func:`write_report` writes
+``report.md`` last, so a run that fails never leaves an earlier report looking
+current.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,16 +31,51 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from . import plots
+from .core.validation import format_label, validate_fit_data
 from .evaluation.agreement import agreement
 from .evaluation.compare import compare
 from .models.map import MAPLogisticRegression
 
+#: Every model of a study, in the order they are fitted: the closed-form and
+#: cheap ones first, so that a model that refuses the data is known before NUTS runs.
+MODEL_NAMES = ("MAP", "LDA", "NaiveBayes", "Laplace", "NUTS")
+
+#: Models that start from the MAP fit: when MAP fails, they fail for the same reason.
+NEEDS_MAP = ("Laplace", "NUTS")
+
+#: The file names a report writes; :func:`prepare_report_dir` removes an earlier
+#: run's copies so that none of them can be mistaken for this run's.
+REPORT_FILES = (
+    "report.md",
+    *(
+        f"{stem}.csv"
+        for stem in ("comparison", "diagnostics", "laplace_vs_nuts", "map_coefficients")
+    ),
+    *(
+        f"{stem}.png"
+        for stem in (
+            "comparison",
+            "calibration",
+            "forest",
+            "laplace_vs_nuts",
+            "nuts_rank",
+            "loss_surface",
+            "decision_regions",
+        )
+    ),
+)
+
+
+class StudyInputError(ValueError):
+    """The data or the report directory cannot make a study; a one-line reason for users."""
+
 
 @dataclass(frozen=True)
 class StudySettings:
-    """Sampling budget of a study.
+    """Sampling budget of a study, and which models it fits.
 
     ``quick`` trades Monte Carlo precision for time: fewer draws and chains.
+    ``models`` is a subset of :data:`MODEL_NAMES` (at least two).
     """
 
     draws: int = 1000
@@ -36,6 +83,7 @@ class StudySettings:
     chains: int = 4
     test_size: float = 0.3
     seed: int = 0
+    models: tuple[str, ...] = MODEL_NAMES
 
     @classmethod
     def quick(cls, seed: int = 0) -> StudySettings:
@@ -44,7 +92,14 @@ class StudySettings:
 
 @dataclass
 class StudyResult:
-    """Everything a study computed; ``figures`` maps file stems to matplotlib Figures."""
+    """Everything a study computed; ``figures`` maps file stems to matplotlib Figures.
+
+    ``models`` holds the fitted models only; ``failures`` maps each model that
+    could not be fitted to the reason. ``agreement`` (needs Laplace and NUTS),
+    ``approximation_check`` (Laplace) and ``coefficient_table`` (MAP) are None
+    when a model they need is missing. ``notes`` are remarks on the data and the
+    split (e.g. a class with one sample kept in the training split).
+    """
 
     name: str
     X_train: pd.DataFrame
@@ -53,17 +108,21 @@ class StudyResult:
     timings: dict
     comparison: pd.DataFrame
     diagnostics: pd.DataFrame
-    agreement: object
-    approximation_check: object
-    coefficient_table: pd.DataFrame
+    agreement: object | None
+    approximation_check: object | None
+    coefficient_table: pd.DataFrame | None
     figures: dict = field(default_factory=dict)
+    failures: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
 
 
 def _models(settings: StudySettings, progressbar: bool) -> dict[str, Callable[[], object]]:
     import problogreg as plr
 
-    return {
+    builders = {
         "MAP": lambda: MAPLogisticRegression(),
+        "LDA": lambda: plr.SharedCovarianceGaussian(),
+        "NaiveBayes": lambda: plr.NaiveBayes(),
         "Laplace": lambda: plr.LaplaceLogisticRegression(),
         "NUTS": lambda: plr.PyMCLogisticRegression(
             draws=settings.draws,
@@ -72,19 +131,162 @@ def _models(settings: StudySettings, progressbar: bool) -> dict[str, Callable[[]
             random_state=settings.seed,
             progressbar=progressbar,
         ),
-        "LDA": lambda: plr.SharedCovarianceGaussian(),
-        "NaiveBayes": lambda: plr.NaiveBayes(),
+    }
+    unknown = sorted(set(settings.models) - set(builders))
+    if unknown or len(set(settings.models)) < 2:
+        raise ValueError(
+            f"StudySettings.models must name at least two of {list(MODEL_NAMES)}; got "
+            f"{list(settings.models)}."
+        )
+    return {name: builders[name] for name in MODEL_NAMES if name in settings.models}
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split())
+
+
+def check_study_data(X: pd.DataFrame, y: pd.Series) -> None:
+    """What every model needs of the whole data set: finite numeric X, one label per row,
+    at least two classes (the checks of ``fit``).
+
+    Raises
+    ------
+    StudyInputError
+    """
+    try:
+        validate_fit_data(MAPLogisticRegression(), X, y)
+    except ValueError as err:
+        raise StudyInputError(_one_line(err)) from err
+
+
+def split_data(X: pd.DataFrame, y: pd.Series, settings: StudySettings):
+    """Training and held-out split, stratified by class where possible.
+
+    A class with a single sample cannot be both fitted and tested: it is kept in
+    the training split, so that every held-out label is one the models know.
+
+    Returns
+    -------
+    X_train, X_test, y_train, y_test, notes : the splits and remarks for the report
+
+    Raises
+    ------
+    StudyInputError
+        When too few samples are left to hold any out.
+    """
+    notes = []
+    counts = y.value_counts()
+    rare = counts.index[counts < 2]
+    kept = y.isin(rare).to_numpy()
+    for label in rare:
+        notes.append(
+            f"class {format_label(label)} has a single sample; it is kept in the training "
+            "split and not scored on the held-out split"
+        )
+    X_rest, y_rest = X[~kept], y[~kept]
+    if y_rest.nunique() < 1 or len(y_rest) < 2:
+        raise StudyInputError(
+            f"too few samples to hold out a test split: {len(y)} samples, and no class has "
+            "two; a study needs more data"
+        )
+    stratify = y_rest if y_rest.nunique() >= 2 else None
+    try:
+        X_train, X_test, y_train, y_test = train_test_split(
+            X_rest,
+            y_rest,
+            test_size=settings.test_size,
+            random_state=settings.seed,
+            stratify=stratify,
+        )
+    except ValueError:  # too few samples for every class in both splits
+        X_train, X_test, y_train, y_test = train_test_split(
+            X_rest, y_rest, test_size=settings.test_size, random_state=settings.seed
+        )
+    unseen = ~y_test.isin(pd.unique(y_train)).to_numpy()
+    if kept.any() or unseen.any():
+        X_train = pd.concat([X_train, X_test[unseen], X[kept]])
+        y_train = pd.concat([y_train, y_test[unseen], y[kept]])
+        X_test, y_test = X_test[~unseen], y_test[~unseen]
+    if len(y_test) == 0:
+        raise StudyInputError(f"too few samples to hold out a test split ({len(y)} samples)")
+    if y_train.nunique() < 2:
+        raise StudyInputError(
+            "the training split has a single class; a study needs at least two classes "
+            "with two or more samples"
+        )
+    return X_train, X_test, y_train, y_test, notes
+
+
+#: Models that need every feature to vary (their Gaussian class densities need a spread).
+NEEDS_SPREAD = ("LDA", "NaiveBayes")
+
+#: Appended to a model's own error: the study fits every model with its defaults.
+STUDY_ADVICE = (
+    "(The study fits each model with its default settings; to include this model, "
+    "change the data, e.g. leave out columns with --drop.)"
+)
+
+
+def precheck_models(X_train: pd.DataFrame, labels) -> dict[str, str]:
+    """Reasons, found before any fitting, why some of the models ``labels`` cannot be
+    fitted on the training split: constant columns rule out LDA and Naive Bayes."""
+    constant = [str(c) for c in X_train.columns if X_train[c].nunique() <= 1]
+    if not constant:
+        return {}
+    return {
+        label: (
+            f"columns {constant} are constant in the training split, and {label} needs "
+            "every feature to vary (a Gaussian with no spread); leave them out "
+            f"(on the command line: --drop {constant[0]})"
+        )
+        for label in labels
+        if label in NEEDS_SPREAD
     }
 
 
-def _diagnostics(nuts, loo_table: pd.DataFrame, check) -> pd.DataFrame:
-    sampled = nuts.diagnostics_  # over the sampled parameters (no fixed reference rows)
-    rows = [
-        ("NUTS max R-hat", sampled["max_r_hat"], "< 1.01"),
-        ("NUTS min bulk ESS", sampled["min_ess_bulk"], ">= 400"),
-        ("NUTS divergences", sampled["n_divergent"], "0"),
-        ("Laplace importance-sampling Pareto k", float(check.pareto_k), "< 0.7"),
-    ]
+def _fit_models(builders, X_train, y_train, log):
+    """Fit every model in turn; a model that refuses the data is recorded, not fatal."""
+    models, timings = {}, {}
+    failures = precheck_models(X_train, builders)
+    for label, why in failures.items():
+        log(f"{label} cannot be fitted: {why}")
+    for step, (label, build) in enumerate(builders.items(), start=1):
+        if label in failures:
+            log(f"[{step}/{len(builders)}] {label} skipped (see above)")
+            continue
+        if label in NEEDS_MAP and "MAP" in failures:
+            failures[label] = f"it starts from the MAP fit, which failed: {failures['MAP']}"
+            log(f"[{step}/{len(builders)}] {label} skipped: the MAP fit failed")
+            continue
+        log(f"[{step}/{len(builders)}] fitting {label} ...")
+        start = time.perf_counter()
+        try:
+            model = build().fit(X_train, y_train)
+            if hasattr(model, "sample_posterior") and label in ("LDA", "NaiveBayes"):
+                # Their leave-one-out needs the conjugate posterior, which can be
+                # unavailable where the maximum-likelihood fit stands (constant columns).
+                model.sample_posterior(draws=1, chains=1, random_state=0)
+        except ValueError as err:
+            failures[label] = f"{_one_line(err)} {STUDY_ADVICE}"
+            log(f"      {label} cannot be fitted: {failures[label]}")
+            continue
+        models[label] = model
+        timings[label] = time.perf_counter() - start
+        log(f"      {label} done in {timings[label]:.1f} s")
+    return models, timings, failures
+
+
+def _diagnostics(models: dict, loo_table: pd.DataFrame, check) -> pd.DataFrame:
+    rows = []
+    if "NUTS" in models:
+        sampled = models["NUTS"].diagnostics_  # sampled parameters (no fixed reference rows)
+        rows += [
+            ("NUTS max R-hat", sampled["max_r_hat"], "< 1.01"),
+            ("NUTS min bulk ESS", sampled["min_ess_bulk"], ">= 400"),
+            ("NUTS divergences", sampled["n_divergent"], "0"),
+        ]
+    if check is not None:
+        rows.append(("Laplace importance-sampling Pareto k", float(check.pareto_k), "< 0.7"))
     rows += [
         (f"{name} max Pareto k (LOO)", k, "< 0.7")
         for name, k in loo_table["max_pareto_k"].items()
@@ -104,6 +306,11 @@ def run_study(
 ) -> StudyResult:
     """Fit every model on a training split and compare them.
 
+    The data are checked before any fitting (:func:`check_study_data`,
+    :func:`split_data`). A model that refuses the training split is reported
+    in ``failures`` and as a row of the comparison table; the study goes on
+    with the others.
+
     Parameters
     ----------
     X, y : features and labels
@@ -111,25 +318,34 @@ def run_study(
     settings : StudySettings, default StudySettings()
     log : receives one line per step (progress)
     progressbar : show PyMC's sampling progress bar
+
+    Raises
+    ------
+    StudyInputError
+        For data no study can use, or when fewer than two models can be fitted.
     """
     settings = settings or StudySettings()
-    stratify = y if y.value_counts().min() >= 2 else None
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=settings.test_size, random_state=settings.seed, stratify=stratify
-    )
     builders = _models(settings, progressbar)
-    models, timings = {}, {}
-    for step, (label, build) in enumerate(builders.items(), start=1):
-        log(f"[{step}/{len(builders)}] fitting {label} ...")
-        start = time.perf_counter()
-        models[label] = build().fit(X_train, y_train)
-        timings[label] = time.perf_counter() - start
-        log(f"      {label} done in {timings[label]:.1f} s")
+    check_study_data(X, y)
+    X_train, X_test, y_train, y_test, notes = split_data(X, y, settings)
+    for note in notes:
+        log(f"note: {note}")
+    models, timings, failures = _fit_models(builders, X_train, y_train, log)
+    if len(models) < 2:
+        reasons = "; ".join(f"{label}: {why}" for label, why in failures.items())
+        raise StudyInputError(f"fewer than two models can be fitted on these data ({reasons})")
     log("comparing by leave-one-out and on the held-out split ...")
     table = compare(models, X_train, y_train, X_test, y_test)
     table.insert(0, "fit_seconds", [timings[m] for m in table.index])
-    check = models["Laplace"].check_approximation(X_train, y_train, random_state=settings.seed)
-    match = agreement(models["Laplace"], models["NUTS"], random_state=settings.seed)
+    if failures:
+        failed = pd.DataFrame({"not_fitted_because": list(failures.values())}, index=list(failures))
+        table = pd.concat([table, failed])
+        table["not_fitted_because"] = table["not_fitted_because"].fillna("")
+    check = match = None
+    if "Laplace" in models:
+        check = models["Laplace"].check_approximation(X_train, y_train, random_state=settings.seed)
+    if "Laplace" in models and "NUTS" in models:
+        match = agreement(models["Laplace"], models["NUTS"], random_state=settings.seed)
     result = StudyResult(
         name=name,
         X_train=X_train,
@@ -137,29 +353,41 @@ def run_study(
         models=models,
         timings=timings,
         comparison=table,
-        diagnostics=_diagnostics(models["NUTS"], table, check),
+        diagnostics=_diagnostics(models, table, check),
         agreement=match,
         approximation_check=check,
-        coefficient_table=models["MAP"].summary(),
+        coefficient_table=models["MAP"].summary() if "MAP" in models else None,
+        failures=failures,
+        notes=notes,
     )
     log("drawing figures ...")
     result.figures = _figures(result)
     return result
 
 
+def _fitted_rows(table: pd.DataFrame) -> pd.DataFrame:
+    if "not_fitted_because" not in table.columns:
+        return table
+    return table[table["not_fitted_because"] == ""].drop(columns="not_fitted_because")
+
+
 def _figures(result: StudyResult) -> dict:
+    """The figures the fitted models allow (each names the models it needs)."""
     models, X, y = result.models, result.X_train, result.y_train
     figures = {
-        "comparison": plots.comparison(result.comparison),
+        "comparison": plots.comparison(_fitted_rows(result.comparison)),
         "calibration": plots.calibration(models, X, y),
-        "forest": plots.coefficient_forest(
-            {m: models[m] for m in ("Laplace", "NUTS")}, feature_scale=X.std(axis=0).to_numpy()
-        ),
-        "laplace_vs_nuts": plots.posterior_overlay(models["Laplace"], models["NUTS"]),
-        "nuts_rank": plots.rank(models["NUTS"]),
-        "loss_surface": plots.loss_surface(models["MAP"], X, y),
     }
-    if X.shape[1] == 2:
+    if "Laplace" in models and "NUTS" in models:
+        figures["forest"] = plots.coefficient_forest(
+            {m: models[m] for m in ("Laplace", "NUTS")}, feature_scale=X.std(axis=0).to_numpy()
+        )
+        figures["laplace_vs_nuts"] = plots.posterior_overlay(models["Laplace"], models["NUTS"])
+    if "NUTS" in models:
+        figures["nuts_rank"] = plots.rank(models["NUTS"])
+    if "MAP" in models:
+        figures["loss_surface"] = plots.loss_surface(models["MAP"], X, y)
+    if X.shape[1] == 2 and "Laplace" in models:
         figures["decision_regions"] = plots.decision_regions(models["Laplace"], X, y)
     return figures
 
@@ -181,6 +409,19 @@ def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
     return "\n".join(lines)
 
 
+def _missing(result: StudyResult, needed: tuple[str, ...]) -> str:
+    """Why a section is empty: the models it needs that were not fitted."""
+    absent = [m for m in needed if m not in result.models]
+    reasons = [
+        f"{m} was not fitted" + (" (see above)" if m in result.failures else "") for m in absent
+    ]
+    return "Not available: " + "; ".join(reasons) + "."
+
+
+def _failure_lines(result: StudyResult) -> list[str]:
+    return [f"- {label}: {why}" for label, why in result.failures.items()]
+
+
 def terminal_summary(result: StudyResult) -> str:
     """The comparison, diagnostics and agreement as plain text for the terminal."""
     columns = [
@@ -200,31 +441,78 @@ def terminal_summary(result: StudyResult) -> str:
         )
         if c in result.comparison.columns
     ]
+    parts = [
+        f"Model comparison on {result.name} (ELPD-LOO on the training split; test_* "
+        "on the held-out split)",
+        _fitted_rows(result.comparison)[columns].round(3).to_string(),
+    ]
+    if result.failures:
+        parts += ["Models that could not be fitted", "\n".join(_failure_lines(result))]
+    if result.notes:
+        parts += ["Notes", "\n".join(f"- {note}" for note in result.notes)]
+    parts += [
+        "Diagnostics",
+        result.diagnostics.round(3).to_string(),
+        "Laplace vs NUTS",
+        result.agreement.verdict
+        if result.agreement is not None
+        else _missing(result, ("Laplace", "NUTS")),
+        "Laplace approximation check",
+        str(result.approximation_check.verdict)
+        if result.approximation_check is not None
+        else _missing(result, ("Laplace",)),
+    ]
     with pd.option_context("display.width", 160, "display.max_columns", 20):
-        return "\n\n".join(
-            [
-                f"Model comparison on {result.name} (ELPD-LOO on the training split; test_* "
-                "on the held-out split)",
-                result.comparison[columns].round(3).to_string(),
-                "Diagnostics",
-                result.diagnostics.round(3).to_string(),
-                "Laplace vs NUTS",
-                result.agreement.verdict,
-                "Laplace approximation check",
-                str(result.approximation_check.verdict),
-            ]
+        return "\n\n".join(parts)
+
+
+def prepare_report_dir(out: Path) -> Path:
+    """Check that a report can be written to ``out``, before any fitting.
+
+    Creates the directory (and its parents) and removes an earlier run's
+    report files (:data:`REPORT_FILES`), so that a run that fails part-way
+    leaves no report that looks like its own.
+
+    Raises
+    ------
+    StudyInputError
+        When ``out`` is a file, lies under a file, or cannot be written.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise StudyInputError(f"the report directory {out} is a file; give a directory")
+    ancestor = out
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        raise StudyInputError(
+            f"the report directory {out} would be inside {ancestor}, which is a file"
         )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+        for name in REPORT_FILES:
+            (out / name).unlink(missing_ok=True)
+    except OSError as err:
+        raise StudyInputError(
+            f"cannot write the report to {out}: {err.strerror or _one_line(err)}"
+        ) from err
+    return out
 
 
 def write_report(result: StudyResult, out: Path) -> Path:
-    """Write report.md, the figures (PNG) and the tables (CSV) into ``out``."""
+    """Write report.md, the figures (PNG) and the tables (CSV) into ``out``.
+
+    ``report.md`` is written last, through a temporary file moved into place,
+    so it exists only once everything it links to has been written.
+    """
     out.mkdir(parents=True, exist_ok=True)
-    tables = {
-        "comparison": result.comparison,
-        "diagnostics": result.diagnostics,
-        "laplace_vs_nuts": result.agreement.table,
-        "map_coefficients": result.coefficient_table,
-    }
+    tables = {"comparison": result.comparison, "diagnostics": result.diagnostics}
+    if result.agreement is not None:
+        tables["laplace_vs_nuts"] = result.agreement.table
+    if result.coefficient_table is not None:
+        tables["map_coefficients"] = result.coefficient_table
     for stem, table in tables.items():
         table.to_csv(out / f"{stem}.csv")
     for stem, figure in result.figures.items():
@@ -238,22 +526,39 @@ def write_report(result: StudyResult, out: Path) -> Path:
         "## Comparison",
         markdown_table(result.comparison.drop(columns=["diag_diff", "diag_elpd"], errors="ignore")),
         "![comparison](comparison.png)",
-        "## Diagnostics",
-        markdown_table(result.diagnostics),
-        "## Laplace vs NUTS",
-        result.agreement.verdict,
-        markdown_table(result.agreement.table),
-        "![marginals](laplace_vs_nuts.png)\n\n![forest](forest.png)",
-        "## Laplace approximation check",
-        str(result.approximation_check.verdict),
-        "## Calibration\n\n![calibration](calibration.png)",
-        "## MAP coefficients",
-        markdown_table(result.coefficient_table),
-        "![loss surface](loss_surface.png)",
-        "## NUTS mixing\n\n![rank plot](nuts_rank.png)",
     ]
+    if result.failures:
+        sections += ["## Models that could not be fitted", "\n".join(_failure_lines(result))]
+    if result.notes:
+        sections += ["## Notes", "\n".join(f"- {note}" for note in result.notes)]
+    sections += ["## Diagnostics", markdown_table(result.diagnostics), "## Laplace vs NUTS"]
+    if result.agreement is not None:
+        sections += [
+            result.agreement.verdict,
+            markdown_table(result.agreement.table),
+            "![marginals](laplace_vs_nuts.png)\n\n![forest](forest.png)",
+        ]
+    else:
+        sections.append(_missing(result, ("Laplace", "NUTS")))
+    sections.append("## Laplace approximation check")
+    if result.approximation_check is not None:
+        sections.append(str(result.approximation_check.verdict))
+    else:
+        sections.append(_missing(result, ("Laplace",)))
+    sections.append("## Calibration\n\n![calibration](calibration.png)")
+    sections.append("## MAP coefficients")
+    if result.coefficient_table is not None:
+        sections += [markdown_table(result.coefficient_table), "![loss surface](loss_surface.png)"]
+    else:
+        sections.append(_missing(result, ("MAP",)))
+    if "nuts_rank" in result.figures:
+        sections.append("## NUTS mixing\n\n![rank plot](nuts_rank.png)")
     if "decision_regions" in result.figures:
         sections.append("## Decision regions\n\n![decision regions](decision_regions.png)")
     path = out / "report.md"
-    path.write_text("\n\n".join(sections) + "\n")
+    with tempfile.NamedTemporaryFile(
+        "w", dir=out, prefix=".report-", suffix=".md", delete=False
+    ) as handle:
+        handle.write("\n\n".join(sections) + "\n")
+    os.replace(handle.name, path)
     return path

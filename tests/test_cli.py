@@ -8,6 +8,7 @@ import pytest
 import statsmodels.api as sm
 
 from problogreg.cli import main, read_table
+from problogreg.models.map import MAPLogisticRegression
 
 
 def run_cli(*args, cwd=None):
@@ -66,12 +67,31 @@ def test_csv_with_categorical_column_is_one_hot_encoded(tmp_path):
         (lambda p: ["fit", "--csv", str(p / "gaps.csv"), "--target", "y"], "lines 3"),
         (lambda p: ["fit", "--csv", str(p / "ok.csv")], "--target"),
         (lambda p: ["fit", "--dataset", "titanic"], "unknown dataset"),
+        # Issue 16, item 8: these used to say "No objects to concatenate" and "target
+        # column 'y' has a single value".
+        (
+            lambda p: ["fit", "--csv", str(p / "target-only.csv"), "--target", "y"],
+            "has no feature columns: 'y' is its only column",
+        ),
+        (
+            lambda p: ["fit", "--csv", str(p / "header-only.csv"), "--target", "y"],
+            "has a header line but no data rows",
+        ),
+        (lambda p: ["fit", "--csv", str(p / "empty.csv"), "--target", "y"], "is empty"),
+        (
+            lambda p: ["fit", "--csv", str(p / "ok.csv"), "--target", "y", "--drop", "x"],
+            "no feature columns: 'y' is its only column after --drop",
+        ),
+        (lambda p: ["fit", "--dataset", "iris", "--drop", "x"], "--drop applies to --csv only"),
     ],
 )
 def test_bad_input_gives_one_line_error_and_exit_2(tmp_path, make_args, message):
     pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "y": [0, 1, 0, 1]}).to_csv(
         tmp_path / "ok.csv", index=False
     )
+    pd.DataFrame({"y": [0, 1, 0, 1]}).to_csv(tmp_path / "target-only.csv", index=False)
+    (tmp_path / "header-only.csv").write_text("x,y\n")
+    (tmp_path / "empty.csv").write_text("")
     pd.DataFrame({"x": [0.0, 1.0], "y": [1, 1]}).to_csv(tmp_path / "one.csv", index=False)
     pd.DataFrame({"x": [0.0, None, 2.0], "y": [0, 1, 0]}).to_csv(tmp_path / "gaps.csv", index=False)
     result = run_cli(*make_args(tmp_path))
@@ -79,3 +99,86 @@ def test_bad_input_gives_one_line_error_and_exit_2(tmp_path, make_args, message)
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def free_text_csv(path, n=150):
+    rng = np.random.default_rng(0)
+    pd.DataFrame(
+        {
+            "dose": rng.normal(size=n),
+            "comment": [f"note {i % 119}" for i in range(n)],
+            "site": rng.choice(["a", "b", "c"], n),
+            "outcome": rng.choice(["alive", "dead"], n),
+        }
+    ).to_csv(path, index=False)
+
+
+def test_free_text_column_draws_a_warning_that_says_how_to_drop_it(tmp_path):
+    # Issue 16, item 10: 119 distinct values were one-hot encoded silently (training
+    # accuracy 1.000).
+    from problogreg.cli import MAX_TEXT_LEVELS, HighCardinalityWarning
+
+    assert MAX_TEXT_LEVELS == 20
+    free_text_csv(tmp_path / "notes.csv")
+    with pytest.warns(HighCardinalityWarning, match="'comment' .* 119 distinct values") as caught:
+        X, _ = read_table(str(tmp_path / "notes.csv"), "outcome")
+    assert len(caught) == 1  # 'site' (3 levels) is an ordinary categorical column
+    assert "--drop comment" in str(caught[0].message)
+    assert X.shape[1] == 1 + 118 + 2
+    result = run_cli("fit", "--csv", str(tmp_path / "notes.csv"), "--target", "outcome")
+    assert result.returncode == 0
+    warning = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(warning) == 1 and warning[0].startswith("warning: column 'comment'")
+    assert "--drop comment" in warning[0]
+
+
+def test_drop_leaves_a_column_out(tmp_path):
+    free_text_csv(tmp_path / "notes.csv")
+    X, _ = read_table(str(tmp_path / "notes.csv"), "outcome", drop=["comment"])
+    assert list(X.columns) == ["dose", "site_b", "site_c"]
+    result = run_cli(
+        "fit", "--csv", str(tmp_path / "notes.csv"), "--target", "outcome", "--drop", "comment"
+    )
+    assert result.returncode == 0 and result.stderr == ""
+    assert "comment" not in result.stdout and "site_b" in result.stdout
+
+
+def test_few_rows_with_as_many_levels_warn_too(tmp_path):
+    pd.DataFrame({"x": np.arange(8.0), "id": list("abcdefgh"), "y": [0, 1] * 4}).to_csv(
+        tmp_path / "ids.csv", index=False
+    )
+    with pytest.warns(UserWarning, match="'id' .* 8 distinct values in 8 rows"):
+        read_table(str(tmp_path / "ids.csv"), "y")
+
+
+def test_an_internal_error_is_not_a_usage_error(monkeypatch, capsys):
+    # Issue 16: every ValueError, bugs included, used to be reported as a usage error.
+    def broken(self, *args, **kwargs):
+        raise ValueError("index out of sync")
+
+    monkeypatch.setattr(MAPLogisticRegression, "summary", broken)
+    assert main(["fit", "--dataset", "challenger"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("problogreg fit: internal error: ValueError: index out of sync")
+    assert "--debug" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert main(["fit", "--dataset", "challenger", "--debug"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "index out of sync" in err
+
+
+def test_a_model_refusing_the_data_stays_a_usage_error(tmp_path, capsys):
+    # Separable data with --mle: the estimator's error is about the user's data.
+    pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "y": [0, 0, 1, 1]}).to_csv(
+        tmp_path / "separable.csv", index=False
+    )
+    assert main(["fit", "--csv", str(tmp_path / "separable.csv"), "--target", "y", "--mle"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("problogreg fit: error: ") and len(err.strip().splitlines()) == 1
+
+
+def test_help_describes_exit_statuses_and_the_new_options():
+    result = run_cli("study", "--help")
+    text = " ".join(result.stdout.split())
+    assert "--debug" in text and "--drop COLUMN" in text
+    assert "1 internal error" in text and "2 bad input" in text
+    assert "checked before any fitting" in text

@@ -1,5 +1,6 @@
 """End-to-end: `problogreg study --quick` writes the report, figures and tables."""
 
+import os
 import subprocess
 import sys
 
@@ -43,7 +44,7 @@ def two_feature_study(tmp_path_factory):
 def test_study_prints_the_comparison_and_diagnostics(two_feature_study):
     result, _ = two_feature_study
     assert result.returncode == 0, result.stderr
-    for step in ("[1/5] fitting MAP", "[5/5] fitting NaiveBayes"):
+    for step in ("[1/5] fitting MAP", "[5/5] fitting NUTS"):
         assert step in result.stdout
     for section in ("Model comparison", "Diagnostics", "Laplace vs NUTS", "NUTS max R-hat"):
         assert section in result.stdout
@@ -120,3 +121,164 @@ def test_study_on_a_csv_with_a_categorical_column_and_three_classes(tmp_path):
     assert "site_west" in set(coefficients.index.get_level_values("term"))
     comparison = pd.read_csv(tmp_path / "out" / "comparison.csv", index_col=0)
     assert set(comparison.index) == MODELS
+
+
+# -- Issue 16: bad input is found before any fitting; a failing model is a row -----------
+FAST_MODELS = ("MAP", "LDA", "NaiveBayes", "Laplace")  # no NUTS: these tests stay fast
+
+
+def with_rare_class(seed_rows=40):
+    from problogreg import datasets
+
+    X, y = datasets.load("three_class", n_samples=seed_rows, random_state=0)
+    X.loc[len(X)] = [5.0, 5.0]
+    return X, pd.concat([y, pd.Series([7])], ignore_index=True)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_one_sample_class_stays_in_the_training_split(seed):
+    # Unstratified, seeds 4 and 5 used to put class 7 in the test split only, so the
+    # comparison failed after every model (NUTS included) had been fitted.
+    from problogreg.study import StudySettings, split_data
+
+    X, y = with_rare_class()
+    X_train, X_test, y_train, y_test, notes = split_data(X, y, StudySettings(seed=seed))
+    assert 7 in set(y_train) and set(y_test) <= set(y_train)
+    assert len(X_train) + len(X_test) == len(X) and len(X_train) == len(y_train)
+    assert notes == [
+        "class 7 has a single sample; it is kept in the training split and not scored on "
+        "the held-out split"
+    ]
+
+
+def test_study_with_a_one_sample_class_completes_with_a_note():
+    from problogreg.study import StudySettings, run_study
+
+    X, y = with_rare_class()
+    lines = []
+    result = run_study(
+        X, y, name="rare", settings=StudySettings(seed=4, models=FAST_MODELS), log=lines.append
+    )
+    assert set(result.comparison.index) == set(FAST_MODELS)
+    assert any(line.startswith("note: class 7 has a single sample") for line in lines)
+
+
+def constant_column_data():
+    from problogreg import datasets
+
+    X, y = datasets.load("two_gaussians", n_samples=60)
+    return X.assign(batch=1.0), y
+
+
+def test_a_model_that_cannot_be_fitted_is_a_row_and_the_others_make_the_report(tmp_path):
+    # A constant column: LDA (and the Naive Bayes posterior) cannot use it. They used
+    # to be found out only after MAP, Laplace and NUTS had been fitted, and the run
+    # stopped with advice (shrinkage) that the command line cannot act on.
+    from problogreg.study import StudySettings, prepare_report_dir, run_study, write_report
+
+    lines = []
+    X, y = constant_column_data()
+    result = run_study(
+        X, y, name="batch", settings=StudySettings(models=FAST_MODELS), log=lines.append
+    )
+    assert set(result.models) == {"MAP", "Laplace"}
+    assert set(result.failures) == {"LDA", "NaiveBayes"}
+    for label in ("LDA", "NaiveBayes"):
+        reason = result.failures[label]
+        assert "['batch'] are constant" in reason and "--drop batch" in reason
+        assert "shrinkage" not in reason
+    # Found before any fitting: the reasons are logged before the first model is fitted.
+    assert lines[0].startswith("LDA cannot be fitted: columns ['batch'] are constant")
+    assert lines[1].startswith("NaiveBayes cannot be fitted: columns ['batch']")
+    assert lines[2] == "[1/4] fitting MAP ..." and "[2/4] LDA skipped (see above)" in lines
+    table = result.comparison
+    assert set(table.index) == set(FAST_MODELS)
+    assert table.loc["LDA", "not_fitted_because"] == result.failures["LDA"]
+    assert table.loc["MAP", "not_fitted_because"] == ""
+    assert np.isnan(table.loc["LDA", "elpd_loo"]) and np.isfinite(table.loc["MAP", "elpd_loo"])
+    out = prepare_report_dir(tmp_path / "report")
+    text = write_report(result, out).read_text()
+    assert "## Models that could not be fitted" in text and "- LDA: columns ['batch']" in text
+    assert "Laplace vs NUTS\n\nNot available: NUTS was not fitted." in text
+    for figure in ("comparison", "calibration", "loss_surface"):
+        assert (out / f"{figure}.png").read_bytes()[:4] == b"\x89PNG"
+        assert f"({figure}.png)" in text
+    assert not (out / "nuts_rank.png").exists() and "nuts_rank.png" not in text
+    comparison = pd.read_csv(out / "comparison.csv", index_col=0)
+    assert set(comparison.index) == set(FAST_MODELS)
+
+
+def test_data_no_model_can_use_is_an_error_before_any_fitting():
+    from problogreg.study import StudyInputError, StudySettings, run_study
+
+    X, y = constant_column_data()
+    lines = []
+    with pytest.raises(StudyInputError, match="y contains NaN or None"):
+        run_study(
+            X,
+            y.astype(object).where(y.index != 3, None),
+            name="gaps",
+            settings=StudySettings(models=FAST_MODELS),
+            log=lines.append,
+        )
+    assert lines == []
+
+
+@pytest.mark.parametrize("where", ["file", "under-file"])
+def test_out_that_cannot_take_a_report_is_a_usage_error_before_fitting(tmp_path, where):
+    (tmp_path / "taken").write_text("not a directory")
+    out = "taken" if where == "file" else "taken/report"
+    result = run_study("--dataset", "challenger", "--out", out, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"problogreg study: error: --out {out}: ")
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert "fitting" not in result.stdout
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to any directory")
+def test_unwritable_out_is_a_usage_error(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    result = run_study("--dataset", "challenger", "--out", "locked/report", cwd=tmp_path)
+    assert result.returncode == 2 and "cannot write the report" in result.stderr
+
+
+def test_prepare_report_dir_refuses_what_cannot_be_written(tmp_path):
+    from problogreg.study import StudyInputError, prepare_report_dir
+
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(StudyInputError, match="is a file"):
+        prepare_report_dir(tmp_path / "taken")
+    with pytest.raises(StudyInputError, match=r"would be inside .*taken, which is a file"):
+        prepare_report_dir(tmp_path / "taken" / "a" / "b")
+    assert prepare_report_dir(tmp_path / "new" / "dir").is_dir()
+
+
+def test_a_failed_run_leaves_no_earlier_report(tmp_path):
+    report = tmp_path / "out"
+    report.mkdir()
+    for name in ("report.md", "comparison.csv", "nuts_rank.png", "notes.txt"):
+        (report / name).write_text("from an earlier run")
+    # Read, then refused by the study's up-front check (an infinite value).
+    pd.DataFrame({"x": [0.0, 1.0, np.inf, 3.0] * 3, "y": [0, 1] * 6}).to_csv(
+        tmp_path / "inf.csv", index=False
+    )
+    result = run_study("--csv", "inf.csv", "--target", "y", "--out", "out", cwd=tmp_path)
+    assert result.returncode == 2 and "infinity" in result.stderr, result.stderr
+    assert not (report / "report.md").exists()
+    assert not (report / "comparison.csv").exists() and not (report / "nuts_rank.png").exists()
+    assert (report / "notes.txt").exists()  # not ours: left alone
+
+
+@pytest.mark.slow
+def test_study_cli_with_a_constant_column_reports_lda_as_not_fitted(tmp_path):
+    X, y = constant_column_data()
+    X.assign(y=y).to_csv(tmp_path / "batch.csv", index=False)
+    result = run_study("--csv", "batch.csv", "--target", "y", "--out", "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "LDA cannot be fitted: columns ['batch'] are constant" in result.stdout
+    comparison = pd.read_csv(tmp_path / "out" / "comparison.csv", index_col=0)
+    assert set(comparison.index) == MODELS
+    assert comparison.loc["LDA", "not_fitted_because"].startswith("columns ['batch']")
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "## Laplace vs NUTS" in text and "(nuts_rank.png)" in text

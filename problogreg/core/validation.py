@@ -15,6 +15,10 @@ import numpy as np
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+#: Largest magnitude of a feature value accepted: beyond it the squares of the values
+#: (Gram matrices, variances, Gaussian densities) overflow float64.
+MAX_ABS_FEATURE = 1e150
+
 #: Rows of X sampled into a data fingerprint: enough to tell data sets apart, cheap at any n.
 FINGERPRINT_ROWS = 1024
 
@@ -89,12 +93,14 @@ def validate_fit_data(estimator, X, y, sample_weight=None) -> FitData:
     Raises
     ------
     ValueError
-        For NaN or infinite values, mismatched lengths, empty data, missing (None)
+        For NaN, infinite or overflowing values (:func:`check_feature_magnitude`),
+        mismatched lengths, empty data, missing (None)
         or mixed-type labels (see :func:`check_label_values`), fewer than two
         classes, and negative, non-finite or all-zero sample weights.
     """
     y = check_label_values(y)
     X, y = validate_data(estimator, X, y, dtype=np.float64, y_numeric=False)
+    check_feature_magnitude(estimator, X)
     check_classification_targets(y)
     classes, codes = np.unique(y, return_inverse=True)
     if len(classes) < 2:
@@ -190,7 +196,31 @@ def feature_names(estimator) -> list[str]:
 def validate_predict_data(estimator, X) -> np.ndarray:
     """Check that the estimator is fitted and that X matches the training features."""
     check_is_fitted(estimator)
-    return validate_data(estimator, X, dtype=np.float64, reset=False)
+    X = validate_data(estimator, X, dtype=np.float64, reset=False)
+    check_feature_magnitude(estimator, X)
+    return X
+
+
+def check_feature_magnitude(estimator, X: np.ndarray) -> None:
+    """Refuse finite values beyond :data:`MAX_ABS_FEATURE`, naming their columns and rows.
+
+    Their squares overflow, so every model would return NaN, zeros or a failed
+    factorisation instead of an answer; rescaling the column (a change of units) is
+    the fix, and no model's answer depends on the units of its features.
+    """
+    too_large = np.abs(X) > MAX_ABS_FEATURE
+    if not too_large.any():
+        return
+    names = feature_names(estimator)
+    columns = [names[j] for j in np.flatnonzero(too_large.any(axis=0))]
+    rows = np.flatnonzero(too_large.any(axis=1))
+    shown = ", ".join(map(str, rows[:10].tolist())) + (" ..." if len(rows) > 10 else "")
+    raise ValueError(
+        f"X has values larger than {MAX_ABS_FEATURE:g} in magnitude in columns {columns} "
+        f"(rows {shown}; counting from 0): their squares overflow double precision. "
+        "Rescale these columns (change their units, e.g. divide by a power of ten, or "
+        "take logarithms) before fitting or predicting."
+    )
 
 
 def encode_labels(classes: np.ndarray, y) -> np.ndarray:

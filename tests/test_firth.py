@@ -228,12 +228,13 @@ def separation_verdict(X, y, n_classes):
     separable=st.sampled_from(["complete", "quasi", "none"]),
     exponents=st.lists(st.integers(-12, 12), min_size=3, max_size=3),
     offsets=st.lists(st.sampled_from([0.0, 1.0, -1e3, 1.7e9]), min_size=3, max_size=3),
+    constant_column=st.sampled_from([None, 1.0, 1.7e9]),
 )
 def test_separation_verdict_is_invariant_to_column_units_and_offsets(
-    seed, n_classes, separable, exponents, offsets
+    seed, n_classes, separable, exponents, offsets, constant_column
 ):
-    """Scaling columns by 10^k (k in [-12, 12]) and shifting them changes neither the
-    verdict nor the separating features."""
+    """Scaling columns by 10^k (k in [-12, 12]), shifting them, and appending a constant
+    column change neither the verdict nor the separating features."""
     rng = np.random.default_rng(seed)
     n = 30
     X = rng.normal(size=(n, 3))
@@ -250,4 +251,6 @@ def test_separation_verdict_is_invariant_to_column_units_and_offsets(
         return
     reference = separation_verdict(X, y, n_classes)
     transformed = X * 10.0 ** np.array(exponents) + np.array(offsets) * 10.0 ** np.array(exponents)
+    if constant_column is not None:
+        transformed = np.column_stack([transformed, np.full(n, constant_column)])
     assert separation_verdict(transformed, y, n_classes) == reference

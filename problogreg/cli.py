@@ -180,7 +180,10 @@ def run_study_command(args) -> None:
         raise UsageError(str(err)) from err
     print()
     print(terminal_summary(result))
-    report = write_report(result, out)
+    try:
+        report = write_report(result, out)
+    except OSError as err:  # e.g. the disk filled up or the directory went away
+        raise UsageError(f"--out {args.out}: cannot write the report: {_one_line(err)}") from err
     print(
         f"\nReport: {report} (figures and CSV tables beside it); "
         f"{time.perf_counter() - start:.0f} s in all."

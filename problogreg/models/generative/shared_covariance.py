@@ -149,7 +149,10 @@ class SharedCovarianceGaussian(
         ------
         ValueError
             For bad input, or a singular covariance (constant or collinear
-            columns, or more features than samples) without shrinkage.
+            columns, or more features than samples) without shrinkage. Singularity
+            is judged on the correlation matrix of the pooled covariance, so it
+            does not depend on the units of the features: spreads 1e8 apart are
+            fine (as with scikit-learn's lsqr solver).
         """
         self._validate_params()
         data = validate_fit_data(self, X, y, sample_weight)

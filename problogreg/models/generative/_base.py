@@ -18,16 +18,18 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ...core.numerics import log_softmax, weighted_mean_variance
-from ...core.validation import FitData, check_random_state, feature_names, validate_training_data
+from ...core.validation import (
+    FitData,
+    check_feature_magnitude,
+    check_random_state,
+    feature_names,
+    validate_training_data,
+)
 from ...posterior.arviz_io import coef_intercept_variables
 from ...posterior.draws import DrawPredictor
 from ...posterior.loo import pointwise_loo
 from .._posterior_api import check_draws, draws_datatree
 from ._conjugate import DirichletPosterior, FixedClassPrior
-
-#: Largest magnitude of a feature value the generative models accept at predict time:
-#: beyond it the squares of the values (the Gaussian densities) overflow float64.
-MAX_ABS_FEATURE = 1e150
 
 #: Dims of each posterior variable after (chain, draw).
 PARAMETER_DIMS = {
@@ -185,10 +187,10 @@ def _rows_text(rows: np.ndarray) -> str:
 def validate_generative_predict_data(estimator, X) -> np.ndarray:
     """Check that the estimator is fitted and that X is usable data for it.
 
-    Like :func:`~problogreg.core.validation.validate_predict_data`, but a
-    value that is NaN, infinite or beyond :data:`MAX_ABS_FEATURE` in magnitude
-    is an error that names its columns and rows (a Gaussian density of such a
-    value overflows, which would give NaN probabilities).
+    Like :func:`~problogreg.core.validation.validate_predict_data`, but a NaN or
+    infinite value is an error that names its columns and rows, as a finite value
+    beyond :data:`~problogreg.core.validation.MAX_ABS_FEATURE` (1e150) in magnitude
+    is (a Gaussian density of such a value overflows: NaN probabilities).
 
     Raises
     ------
@@ -197,27 +199,18 @@ def validate_generative_predict_data(estimator, X) -> np.ndarray:
     check_is_fitted(estimator)
     X = validate_data(estimator, X, dtype=np.float64, reset=False, ensure_all_finite=False)
     finite = np.isfinite(X)
-    too_large = finite & (np.abs(np.where(finite, X, 0.0)) > MAX_ABS_FEATURE)
-    bad = ~finite | too_large
-    if bad.any():
+    if not finite.all():
         names = feature_names(estimator)
-        columns = [names[j] for j in np.flatnonzero(bad.any(axis=0))]
-        found = [
-            kind
-            for kind, mask in (
-                ("NaN", np.isnan(X)),
-                ("infinite", np.isinf(X)),
-                (f"finite but larger than {MAX_ABS_FEATURE:g} in magnitude", too_large),
-            )
-            if mask.any()
-        ]
-        rows = np.flatnonzero(bad.any(axis=1))
+        columns = [names[j] for j in np.flatnonzero(~finite.all(axis=0))]
+        found = [name for name, bad in (("NaN", np.isnan), ("infinite", np.isinf)) if bad(X).any()]
+        rows = np.flatnonzero(~finite.all(axis=1))
         raise ValueError(
             f"X has values that are {' or '.join(found)} in columns {columns} (rows "
             f"{_rows_text(rows)}; counting from 0). {type(estimator).__name__} cannot "
-            "compute class probabilities for them (a Gaussian density of such a value "
-            "overflows). Fix or drop these rows, or rescale the columns (change units)."
+            "compute class probabilities for them. Fix or drop these rows, or impute "
+            "the missing values."
         )
+    check_feature_magnitude(estimator, X)
     return X
 
 

@@ -517,3 +517,35 @@ def test_import_does_not_import_pymc():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.slow
+def test_sampling_limits_blas_threads_to_the_cpus_and_restores_them(monkeypatch):
+    """Chains x BLAS threads <= CPUs while NUTS runs, whatever the environment; the
+    user's limits come back afterwards (unlimited BLAS in every chain made a 2-core
+    fit 7x slower)."""
+    import pymc as pm
+    from threadpoolctl import threadpool_info
+
+    from problogreg.models._pytensor_env import available_cpus
+
+    def blas_threads():
+        return max(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def record_and_stop(*args, **kwargs):
+        seen.update(threads=blas_threads(), cores=kwargs["cores"], total=kwargs["blas_cores"])
+        raise Stop  # before any sampling
+
+    monkeypatch.setattr(pm, "sample", record_and_stop)
+    before = blas_threads()
+    X, y = _toy_binary(50, seed=3)
+    with pytest.raises(Stop):
+        PyMCLogisticRegression(chains=4, progressbar=False).fit(X, y)
+    assert seen["threads"] * seen["cores"] <= available_cpus()
+    assert seen["total"] == seen["threads"] * seen["cores"]
+    assert blas_threads() == before

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import datasets
+from .core.validation import one_line
 from .models.map import MAPLogisticRegression
 
 EXIT_INTERNAL = 1
@@ -43,10 +44,6 @@ class HighCardinalityWarning(UserWarning):
     """A text column of the CSV has so many distinct values that one-hot encoding it overfits."""
 
 
-def _one_line(err: Exception) -> str:
-    return " ".join(str(err).split())
-
-
 def read_table(
     path: str, target: str, drop: tuple[str, ...] | list[str] = ()
 ) -> tuple[pd.DataFrame, pd.Series]:
@@ -69,7 +66,7 @@ def read_table(
     except pd.errors.EmptyDataError:
         raise UsageError(f"{path} is empty: no header line and no rows") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise UsageError(f"cannot read {path} as CSV: {_one_line(err)}") from None
+        raise UsageError(f"cannot read {path} as CSV: {one_line(err)}") from None
     if target not in frame.columns:
         raise UsageError(f"column {target!r} not in {path}; columns are {list(frame.columns)}")
     unknown = [column for column in drop if column not in frame.columns]
@@ -143,7 +140,7 @@ def run_fit(args) -> None:
     try:
         model.fit(X, y)
     except ValueError as err:  # the estimator's errors about the data are for users
-        raise UsageError(_one_line(err)) from err
+        raise UsageError(one_line(err)) from err
     elapsed = time.perf_counter() - start
     kind = "MLE" if args.mle else f"MAP, Normal(0, {args.prior_scale:g}/sd(x)) prior"
     print(
@@ -158,14 +155,8 @@ def run_fit(args) -> None:
 
 def run_study_command(args) -> None:
     """Fit every model, print the comparison and write the report."""
-    from .study import (
-        StudyInputError,
-        StudySettings,
-        prepare_report_dir,
-        run_study,
-        terminal_summary,
-        write_report,
-    )
+    from .report import prepare_report_dir, terminal_summary, write_report
+    from .study import StudyInputError, StudySettings, run_study
 
     X, y, source = _load_data(args)
     settings = StudySettings.quick(args.seed) if args.quick else StudySettings(seed=args.seed)
@@ -183,7 +174,7 @@ def run_study_command(args) -> None:
     try:
         report = write_report(result, out)
     except OSError as err:  # e.g. the disk filled up or the directory went away
-        raise UsageError(f"--out {args.out}: cannot write the report: {_one_line(err)}") from err
+        raise UsageError(f"--out {args.out}: cannot write the report: {one_line(err)}") from err
     print(
         f"\nReport: {report} (figures and CSV tables beside it); "
         f"{time.perf_counter() - start:.0f} s in all."
@@ -271,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             args.handler(args)
         except UsageError as err:
-            print(f"problogreg {args.command}: error: {_one_line(err)}", file=sys.stderr)
+            print(f"problogreg {args.command}: error: {one_line(err)}", file=sys.stderr)
             return EXIT_USAGE
         except Exception as err:
             if args.debug:
@@ -279,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(
                     f"problogreg {args.command}: internal error: {type(err).__name__}: "
-                    f"{_one_line(err)} (a bug in problogreg, not in your input; rerun with "
+                    f"{one_line(err)} (a bug in problogreg, not in your input; rerun with "
                     "--debug for the traceback and report it)",
                     file=sys.stderr,
                 )

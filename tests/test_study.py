@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from problogreg.study import markdown_table
+from problogreg.report import markdown_table
 
 EXPECTED_FIGURES = {
     "comparison",
@@ -174,7 +174,8 @@ def test_a_model_that_cannot_be_fitted_is_a_row_and_the_others_make_the_report(t
     # A constant column: LDA (and the Naive Bayes posterior) cannot use it. They used
     # to be found out only after MAP, Laplace and NUTS had been fitted, and the run
     # stopped with advice (shrinkage) that the command line cannot act on.
-    from problogreg.study import StudySettings, prepare_report_dir, run_study, write_report
+    from problogreg.report import prepare_report_dir, write_report
+    from problogreg.study import StudySettings, run_study
 
     lines = []
     X, y = constant_column_data()
@@ -244,7 +245,8 @@ def test_unwritable_out_is_a_usage_error(tmp_path):
 
 
 def test_prepare_report_dir_refuses_what_cannot_be_written(tmp_path):
-    from problogreg.study import StudyInputError, prepare_report_dir
+    from problogreg.report import prepare_report_dir
+    from problogreg.study import StudyInputError
 
     (tmp_path / "taken").write_text("x")
     with pytest.raises(StudyInputError, match="is a file"):

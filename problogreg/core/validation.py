@@ -181,6 +181,11 @@ def check_label_values(y):
     return y
 
 
+def one_line(err: Exception) -> str:
+    """An error's message on one line (for command-line output)."""
+    return " ".join(str(err).split())
+
+
 def format_label(value) -> str:
     """A class label as the user wrote it (numpy scalars unwrapped: 1, not np.int64(1))."""
     return repr(value.item() if isinstance(value, np.generic) else value)

@@ -83,6 +83,11 @@ def test_csv_with_categorical_column_is_one_hot_encoded(tmp_path):
             "no feature columns: 'y' is its only column after --drop",
         ),
         (lambda p: ["fit", "--dataset", "iris", "--drop", "x"], "--drop applies to --csv only"),
+        # Issue 16, item 1: RuntimeWarnings and half a coefficient table, then an error.
+        (
+            lambda p: ["fit", "--csv", str(p / "huge.csv"), "--target", "y"],
+            "larger than 1e+150 in magnitude in columns ['x']",
+        ),
     ],
 )
 def test_bad_input_gives_one_line_error_and_exit_2(tmp_path, make_args, message):
@@ -92,12 +97,16 @@ def test_bad_input_gives_one_line_error_and_exit_2(tmp_path, make_args, message)
     pd.DataFrame({"y": [0, 1, 0, 1]}).to_csv(tmp_path / "target-only.csv", index=False)
     (tmp_path / "header-only.csv").write_text("x,y\n")
     (tmp_path / "empty.csv").write_text("")
+    pd.DataFrame({"x": [0.0, 1e154, 2e154, 3e154], "y": [0, 1, 0, 1]}).to_csv(
+        tmp_path / "huge.csv", index=False
+    )
     pd.DataFrame({"x": [0.0, 1.0], "y": [1, 1]}).to_csv(tmp_path / "one.csv", index=False)
     pd.DataFrame({"x": [0.0, None, 2.0], "y": [0, 1, 0]}).to_csv(tmp_path / "gaps.csv", index=False)
     result = run_cli(*make_args(tmp_path))
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+    assert "Warning" not in result.stderr and result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1
 
 

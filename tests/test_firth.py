@@ -107,7 +107,7 @@ def test_firth_is_finite_under_complete_separation_and_matches_the_reference():
     model = plr.MAPLogisticRegression(prior="jeffreys").fit(X, y)
     reference, covariance = firth_reference(X, y)
     np.testing.assert_allclose([model.intercept_[0], model.coef_[0, 0]], reference, atol=1e-7)
-    np.testing.assert_allclose(model.hessian_, np.linalg.inv(covariance), rtol=1e-7)
+    np.testing.assert_allclose(model.hessian_, np.linalg.inv(covariance), rtol=1e-6)
     assert np.all(np.isfinite(model.coef_)) and model.converged_
 
 

@@ -7,15 +7,16 @@ named steps, after scikit-learn's ``_glm/_newton_solver.py``:
 2. **gradient and Hessian** -- :math:`g = \nabla f(\phi)`, :math:`H = \nabla^2 f(\phi)`.
 3. **convergence check** -- stop when the Newton step :math:`\delta = H^{-1}g`,
    the remaining error, is small in every parameter's own units,
-   :math:`\max_j |\delta_j| \sqrt{H_{jj}/S} \le \mathrm{tol}`, *and* the Newton
+   :math:`\max_j |\delta_j| \sqrt{H_{jj}/S} \le 2\,\mathrm{tol}`, *and* the Newton
    decrement :math:`\tfrac12 g^\top H^{-1} g \le \mathrm{tol}\cdot S`, with
    :math:`S = \sum_i s_i` (:func:`tolerance_unit`). Both are unchanged when a
    column of X is rescaled (the decrement is invariant to any linear
    reparametrisation), and they do not depend on the scale of the weights, so
-   features in any units converge alike. (For standardised features
-   :math:`\sqrt{H_{jj}/S} \approx \tfrac12` and the first test is about
-   :math:`|g_j| \le \mathrm{tol}\cdot S/2`.) The length of the step taken is
-   never used: a tiny step proves nothing.
+   features in any units converge alike. (For standardised features with
+   probabilities near ½, :math:`H_{jj} \approx S/4` and the first test is
+   :math:`|g_j| \le \mathrm{tol}\cdot S`, the gradient test it replaces, which
+   depended on the units.) The length of the step taken is never used: a tiny
+   step proves nothing.
 4. **inner solve** -- Newton direction :math:`\delta = -H^{-1} g` from the
    Cholesky factor :math:`H = LL^\top`. A failed factorisation, or a pivot
    at rounding level, means the objective is flat along some direction
@@ -77,6 +78,9 @@ _BLAS = ThreadpoolController()
 
 #: Above this size the dense Hessian is not formed (``solver="auto"`` -> L-BFGS).
 DENSE_HESSIAN_MAX_BYTES = 2 * 1024**3
+
+#: The step test is max_j |delta_j| sqrt(H_jj / S) <= this times tol (module docstring).
+STEP_TOLERANCE_FACTOR = 2.0
 
 ARMIJO_SLOPE = 1e-4
 MAX_BACKTRACKS = 40
@@ -208,7 +212,7 @@ class NewtonSolver:
         return float(np.max(np.abs(step) * np.sqrt(np.diag(self.hessian) / self.scale)))
 
     def check_convergence(self) -> bool:
-        if self.largest_scaled_step() > self.tol:
+        if self.largest_scaled_step() > STEP_TOLERANCE_FACTOR * self.tol:
             return False
         return self.newton_decrement() <= self.tol * self.scale
 
@@ -225,7 +229,10 @@ class NewtonSolver:
         stalled = decrement > SUBSAMPLE_MIN_PROGRESS * self.last_decrement
         self.last_decrement = decrement
         level = self.subsample_exit_level()
-        return stalled or (decrement <= level * self.scale and self.largest_scaled_step() <= level)
+        return stalled or (
+            decrement <= level * self.scale
+            and self.largest_scaled_step() <= STEP_TOLERANCE_FACTOR * level
+        )
 
     # 4. inner solve
     def newton_direction(self) -> np.ndarray:

@@ -21,7 +21,7 @@ from scipy import stats
 from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from problogreg import MAPLogisticRegression
+from problogreg import LaplaceLogisticRegression, MAPLogisticRegression
 from problogreg.core.likelihood import SoftmaxLikelihood
 from problogreg.core.objective import PosteriorObjective
 from problogreg.core.priors import ResolvedPrior
@@ -549,3 +549,43 @@ def test_sampling_limits_blas_threads_to_the_cpus_and_restores_them(monkeypatch)
     assert seen["threads"] * seen["cores"] <= available_cpus()
     assert seen["total"] == seen["threads"] * seen["cores"]
     assert blas_threads() == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("n", "prior_scale", "near_gaussian"),
+    [(2000, 2.5, True), (12, 50.0, False)],
+    ids=["near-gaussian", "skewed"],
+)
+def test_auto_tune_follows_the_laplace_pareto_k(monkeypatch, n, prior_scale, near_gaussian):
+    """tune="auto": a short warm-up where the Laplace Gaussian is close to the posterior
+    (as judged independently by LaplaceLogisticRegression.check_approximation), a longer
+    one where it is far (a small, nearly separable data set under a wide prior)."""
+    import pymc as pm
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def record_and_stop(*args, **kwargs):
+        seen["tune"] = kwargs["tune"]
+        raise Stop
+
+    monkeypatch.setattr(pm, "sample", record_and_stop)
+    X, y = _toy_binary(n, seed=4, coef=(3.0, -2.0))
+    settings = {"prior_scale": prior_scale, "intercept_prior_scale": 10.0}
+    model = PyMCLogisticRegression(random_state=0, progressbar=False, **settings)
+    with pytest.raises(Stop):
+        model.fit(X, y)
+    assert seen["tune"] == model.tune_
+    laplace = LaplaceLogisticRegression(**settings).fit(X, y)
+    check = laplace.check_approximation(X, y, draws=4000, random_state=1)
+    if near_gaussian:
+        assert check.pareto_k < 0.5 and model.tune_ == 200
+    else:
+        # k is noisy near the limits: far from 0.5 it is never the short warm-up.
+        assert check.pareto_k > 0.6 and model.tune_ in (500, 1000)
+    with pytest.raises(Stop):
+        PyMCLogisticRegression(tune=37, progressbar=False, **settings).fit(X, y)
+    assert seen["tune"] == 37

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..posterior.draws import DrawPredictor
 from ..posterior.loo import pareto_k_threshold, smoothed_log_weights
 
 
@@ -103,3 +104,30 @@ def importance_check(
         n_draws=len(draws),
         threshold=pareto_k_threshold(len(draws)),
     )
+
+
+def laplace_draws(posterior, layout, n_draws: int, rng: np.random.Generator):
+    """Draws of the Laplace Gaussian: free draws (S, p), their standard normals, and a
+    :class:`~problogreg.posterior.draws.DrawPredictor` over them."""
+    noise = rng.standard_normal((n_draws, posterior.dim))
+    free = posterior.noise_to_draws(noise)
+    predictor = DrawPredictor.linear(*layout.class_rows(layout.to_likelihood(free)))
+    return free, noise, predictor
+
+
+def laplace_log_ratio(posterior, draws, data, log_prior) -> np.ndarray:
+    r"""Log importance ratios :math:`\log \tilde p(\phi_s \mid y) - \log q(\phi_s)` of
+    Laplace draws against the exact (unnormalised) posterior.
+
+    Parameters
+    ----------
+    posterior : GaussianPosterior
+    draws : tuple
+        ``(free, noise, predictor)`` from :func:`laplace_draws`.
+    data : tuple
+        ``(X, codes, sample_weight)``, the training data.
+    log_prior : ndarray of shape (S,)
+        The log prior density of the draws.
+    """
+    _, noise, predictor = draws
+    return predictor.total_log_likelihood(*data) + log_prior - posterior.log_density_of_noise(noise)

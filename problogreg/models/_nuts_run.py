@@ -13,7 +13,39 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..posterior.gaussian import laplace_posterior
+from ..posterior.loo import smoothed_log_weights
+from ._approximation_check import laplace_draws, laplace_log_ratio
 from ._pytensor_env import available_cpus, compile_mode, quiet_missing_blas
+
+#: tune="auto": tuning iterations by the Pareto k of the Laplace Gaussian as an
+#: importance-sampling proposal for the exact posterior (the whitening's quality):
+#: (k below, tune) pairs, first match wins; otherwise PyMC's default.
+AUTO_TUNE = ((0.5, 200), (0.7, 500))
+DEFAULT_TUNE = 1000
+#: Laplace draws used to judge the whitening.
+AUTO_TUNE_DRAWS = 4000
+
+
+def choose_tune(estimator, finder, result, rng) -> tuple[int, float]:
+    r"""The tuning length, and the Pareto k behind it (NaN when not measured).
+
+    With ``init="laplace"`` NUTS runs in coordinates whitened by the Laplace
+    covariance, so when the Gaussian is close to the posterior (small k) it needs only
+    a short warm-up to adapt the step size; a posterior far from Gaussian gets the
+    full default. An integer ``tune`` is used as given.
+    """
+    if estimator.tune != "auto":
+        return estimator.tune, np.nan
+    if estimator.init != "laplace" or result.cholesky is None:
+        return DEFAULT_TUNE, np.nan
+    likelihood = finder.objective.likelihood
+    posterior = laplace_posterior(result)
+    draws = laplace_draws(posterior, result.layout, AUTO_TUNE_DRAWS, rng)
+    data = (likelihood.X, likelihood.y, likelihood.sample_weight)
+    log_ratio = laplace_log_ratio(posterior, draws, data, result.log_prior(draws[0]))
+    pareto_k = float(smoothed_log_weights(log_ratio)[1])
+    tune = next((tune for limit, tune in AUTO_TUNE if pareto_k < limit), DEFAULT_TUNE)
+    return tune, pareto_k
 
 
 def run_nuts(estimator, finder, result, names, rng):
@@ -41,7 +73,7 @@ def run_nuts(estimator, finder, result, names, rng):
             sample_kwargs = _start_kwargs(estimator, result, pm, model, free, rng)
             trace = pm.sample(
                 draws=estimator.draws,
-                tune=estimator.tune,
+                tune=estimator.tune_,
                 chains=estimator.chains,
                 cores=cores,
                 blas_cores=blas_threads * min(cores, estimator.chains),

@@ -35,10 +35,14 @@ from ..core.validation import (
     validate_training_data,
 )
 from ..posterior.arviz_io import coef_intercept_variables
-from ..posterior.draws import DrawPredictor
 from ..posterior.gaussian import laplace_posterior
 from ..posterior.loo import psis_loo
-from ._approximation_check import ApproximationCheck, importance_check
+from ._approximation_check import (
+    ApproximationCheck,
+    importance_check,
+    laplace_draws,
+    laplace_log_ratio,
+)
 from ._evidence import effective_n_params, laplace_log_evidence, maximise_evidence
 from ._laplace_predictions import GaussianPredictionMixin
 from ._posterior_api import check_draws, check_returned_size, draws_datatree
@@ -220,11 +224,7 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         """Free draws (S, p), their standard normals, and a predictor over them."""
         check_is_fitted(self)
         rng = check_random_state(random_state)
-        noise = rng.standard_normal((n_draws, self.posterior_.dim))
-        free = self.posterior_.noise_to_draws(noise)
-        layout = self.result_.layout
-        predictor = DrawPredictor.linear(*layout.class_rows(layout.to_likelihood(free)))
-        return free, noise, predictor
+        return laplace_draws(self.posterior_, self.result_.layout, n_draws, rng)
 
     def _log_prior(self, free, X, codes, weights) -> np.ndarray:
         """Log prior density of free draws (S, p); the Jeffreys prior needs the data."""
@@ -291,12 +291,10 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         check_is_fitted(self)
         draws = check_count(draws, "draws", minimum=100)
         X, codes, weights = validate_training_data(self, X, y, sample_weight)
-        free, noise, predictor = self._draws(draws, random_state)
-        log_ratio = (
-            predictor.total_log_likelihood(X, codes, weights)
-            + self._log_prior(free, X, codes, weights)
-            - self.posterior_.log_density_of_noise(noise)
-        )
+        sample = self._draws(draws, random_state)
+        free = sample[0]
+        log_prior = self._log_prior(free, X, codes, weights)
+        log_ratio = laplace_log_ratio(self.posterior_, sample, (X, codes, weights), log_prior)
         layout = self.result_.layout
         return importance_check(
             free,

@@ -21,7 +21,7 @@ all coefficients and the intercept, their ratio (min ESS/s) and the speed-up of
 ours over plain; and the time to the first posterior in a fresh process
 (interpreter start, imports, fit). Usage::
 
-    python benchmarks/bench_nuts.py [--repeats 2] [--seed 0]
+    python benchmarks/bench_nuts.py [--repeats 2] [--seed 0] [--n 5000 --d 20]
 """
 
 from __future__ import annotations
@@ -34,20 +34,20 @@ import sys
 import tempfile
 import time
 
-N_SAMPLES, N_FEATURES, CORRELATION = 5000, 20, 0.9
+N_SAMPLES, N_FEATURES, CORRELATION = 5000, 20, 0.9  # defaults of --n and --d
 DRAWS, TUNE, CHAINS = 1000, 1000, 4
 PRIOR_SCALE, INTERCEPT_PRIOR_SCALE = 2.5, 10.0
 
 
-def make_data(seed: int):
+def make_data(seed: int, n_samples: int = N_SAMPLES, n_features: int = N_FEATURES):
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    lags = np.abs(np.subtract.outer(np.arange(N_FEATURES), np.arange(N_FEATURES)))
+    lags = np.abs(np.subtract.outer(np.arange(n_features), np.arange(n_features)))
     cholesky = np.linalg.cholesky(CORRELATION**lags)
-    X = rng.standard_normal((N_SAMPLES, N_FEATURES)) @ cholesky.T
-    coef = rng.normal(0.0, 0.5, N_FEATURES)
-    y = (rng.random(N_SAMPLES) < 1.0 / (1.0 + np.exp(-(0.3 + X @ coef)))).astype(int)
+    X = rng.standard_normal((n_samples, n_features)) @ cholesky.T
+    coef = rng.normal(0.0, 0.5, n_features)
+    y = (rng.random(n_samples) < 1.0 / (1.0 + np.exp(-(0.3 + X @ coef)))).astype(int)
     return X, y
 
 
@@ -88,7 +88,7 @@ def fit_plain(X, y, seed: int, cores: int):
         )
 
 
-def child(contender: str, seed: int, cores: int) -> None:
+def child(contender: str, seed: int, cores: int, shape: tuple[int, int]) -> None:
     """Fit once and print the measurements as JSON on the last line."""
     import logging
     import warnings
@@ -97,7 +97,7 @@ def child(contender: str, seed: int, cores: int) -> None:
     import arviz as az
     import numpy as np
 
-    X, y = make_data(seed)
+    X, y = make_data(seed, *shape)
     imported = time.perf_counter()
     logging.getLogger("pymc").setLevel(logging.ERROR)
     with warnings.catch_warnings():
@@ -122,10 +122,10 @@ def child(contender: str, seed: int, cores: int) -> None:
     print(json.dumps(result))
 
 
-def run_child(contender: str, compile_dir: str, seed: int, cores: int) -> dict:
+def run_child(contender: str, compile_dir: str, seed: int, cores: int, shape) -> dict:
     env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={compile_dir}"}
     command = [sys.executable, __file__, "--child", contender, "--seed", str(seed)]
-    command += ["--cores", str(cores)]
+    command += ["--cores", str(cores), "--n", str(shape[0]), "--d", str(shape[1])]
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
@@ -142,10 +142,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="warm runs per contender")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cores", type=int, default=min(CHAINS, os.cpu_count() or 1))
+    parser.add_argument("--n", type=int, default=N_SAMPLES, help="samples")
+    parser.add_argument("--d", type=int, default=N_FEATURES, help="features")
     parser.add_argument("--child", choices=["ours", "plain"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    shape = (args.n, args.d)
     if args.child:
-        child(args.child, args.seed, args.cores)
+        child(args.child, args.seed, args.cores, shape)
         return
 
     rows = []
@@ -157,12 +160,12 @@ def main() -> None:
             for contender in ("ours", "plain"):
                 compile_dir = os.path.join(root, contender)
                 os.makedirs(compile_dir, exist_ok=True)
-                result = run_child(contender, compile_dir, seed, args.cores)
+                result = run_child(contender, compile_dir, seed, args.cores, shape)
                 rows.append({"contender": contender, "cache": cache, "seed": seed, **result})
                 print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
 
     print(
-        f"n={N_SAMPLES}, d={N_FEATURES}, Toeplitz {CORRELATION}^|i-j|, {CHAINS} chains x "
+        f"n={args.n}, d={args.d}, Toeplitz {CORRELATION}^|i-j|, {CHAINS} chains x "
         f"{DRAWS} draws (plain: + {TUNE} tune; ours: tune='auto'), cores={args.cores}, "
         "load average at end "
         f"{os.getloadavg()[0]:.1f}\n"

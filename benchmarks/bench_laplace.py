@@ -78,8 +78,8 @@ def run(args) -> None:
 
     def laplace_only_step():
         """What a Laplace fit adds to the MAP fit: the Gaussian, its covariance, the evidence."""
-        GaussianPosterior(result.mode, result.cholesky).covariance()
-        effective_n_params(result)
+        covariance = GaussianPosterior(result.mode, result.cholesky).covariance()
+        effective_n_params(result, covariance)
         laplace_log_evidence(result)
 
     extra = float(np.median([timed(laplace_only_step) for _ in range(5)]))

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import datasets
-from .core.validation import one_line
+from .core.validation import one_line, rows_text
 from .models.map import MAPLogisticRegression
 
 EXIT_INTERNAL = 1
@@ -86,10 +86,10 @@ def read_table(
         )
     missing = frame.isna().any(axis=1)
     if missing.any():
-        rows = (np.flatnonzero(missing) + 2).tolist()  # +2: header line, 1-based
-        shown = ", ".join(map(str, rows[:10])) + (" ..." if len(rows) > 10 else "")
+        lines = np.flatnonzero(missing) + 2  # +2: header line, 1-based
         raise UsageError(
-            f"{int(missing.sum())} rows of {path} have missing values (lines {shown}); "
+            f"{int(missing.sum())} rows of {path} have missing values (lines "
+            f"{rows_text(lines)}); "
             "drop or impute them first"
         )
     y = frame.pop(target)

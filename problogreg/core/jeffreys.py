@@ -50,13 +50,22 @@ class JeffreysPenalty:
                 "model's Fisher information is singular."
             )
         self.likelihood = likelihood
+        self._last = (None, None)
 
     def _factor(self, theta: np.ndarray):
-        information = self.likelihood.hessian(theta)
+        """Cholesky factor of I(theta), or None where singular. The last one is kept: the
+        line search evaluates the penalty at the point its gradient is then asked for."""
+        last_theta, factor = self._last
+        if last_theta is not None and np.array_equal(last_theta, theta):
+            return factor
         try:
-            return linalg.cho_factor(information, lower=True, check_finite=False)
+            factor = linalg.cho_factor(
+                self.likelihood.hessian(theta), lower=True, check_finite=False
+            )
         except linalg.LinAlgError:
-            return None
+            factor = None
+        self._last = (np.array(theta, copy=True), factor)
+        return factor
 
     def value(self, theta: np.ndarray) -> float:
         r""":math:`-\tfrac12\log\lvert I(\theta)\rvert` (``inf`` where I is singular)."""

@@ -162,10 +162,10 @@ def check_label_values(y):
         kinds = np.array([_label_kind(value) for value in labels], dtype=object)
     missing = np.flatnonzero(kinds == "missing")
     if len(missing):
-        rows = ", ".join(map(str, missing[:10].tolist())) + (" ..." if len(missing) > 10 else "")
         raise ValueError(
             f"y contains NaN or None (missing labels) at {len(missing)} of {len(labels)} "
-            f"rows ({rows}; counting from 0). Drop those rows or fill in their labels."
+            f"rows ({rows_text(missing)}; counting from 0). Drop those rows or fill in "
+            "their labels."
         )
     found = sorted(set(kinds.tolist()))
     if len(found) > 1:
@@ -179,6 +179,12 @@ def check_label_values(y):
     if labels.dtype == object and found == ["number"]:
         return np.array(labels.tolist())
     return y
+
+
+def rows_text(rows) -> str:
+    """The first ten row numbers of a problem, for a message ("0, 3, 7 ...")."""
+    rows = np.asarray(rows)
+    return ", ".join(map(str, rows[:10].tolist())) + (" ..." if len(rows) > 10 else "")
 
 
 def one_line(err: Exception) -> str:
@@ -199,9 +205,21 @@ def feature_names(estimator) -> list[str]:
 
 
 def validate_predict_data(estimator, X) -> np.ndarray:
-    """Check that the estimator is fitted and that X matches the training features."""
+    """Check that the estimator is fitted and that X matches the training features,
+    with NaN, infinite and overflowing values refused by column and row."""
     check_is_fitted(estimator)
-    X = validate_data(estimator, X, dtype=np.float64, reset=False)
+    X = validate_data(estimator, X, dtype=np.float64, reset=False, ensure_all_finite=False)
+    finite = np.isfinite(X)
+    if not finite.all():
+        names = feature_names(estimator)
+        columns = [names[j] for j in np.flatnonzero(~finite.all(axis=0))]
+        found = [name for name, bad in (("NaN", np.isnan), ("infinite", np.isinf)) if bad(X).any()]
+        raise ValueError(
+            f"X has values that are {' or '.join(found)} in columns {columns} (rows "
+            f"{rows_text(np.flatnonzero(~finite.all(axis=1)))}; counting from 0). "
+            f"{type(estimator).__name__} cannot compute class probabilities for them. Fix "
+            "or drop these rows, or impute the missing values."
+        )
     check_feature_magnitude(estimator, X)
     return X
 
@@ -218,11 +236,10 @@ def check_feature_magnitude(estimator, X: np.ndarray) -> None:
         return
     names = feature_names(estimator)
     columns = [names[j] for j in np.flatnonzero(too_large.any(axis=0))]
-    rows = np.flatnonzero(too_large.any(axis=1))
-    shown = ", ".join(map(str, rows[:10].tolist())) + (" ..." if len(rows) > 10 else "")
     raise ValueError(
         f"X has values larger than {MAX_ABS_FEATURE:g} in magnitude in columns {columns} "
-        f"(rows {shown}; counting from 0): their squares overflow double precision. "
+        f"(rows {rows_text(np.flatnonzero(too_large.any(axis=1)))}; counting from 0): their "
+        "squares overflow double precision. "
         "Rescale these columns (change their units, e.g. divide by a power of ten, or "
         "take logarithms) before fitting or predicting."
     )

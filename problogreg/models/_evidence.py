@@ -35,11 +35,11 @@ def laplace_log_evidence(result: MAPResult) -> float:
     )
 
 
-def effective_n_params(result: MAPResult) -> float:
+def effective_n_params(result: MAPResult, covariance: np.ndarray) -> float:
     r""":math:`\gamma = p - \sum_j \lambda_j \Sigma_{jj}`, MacKay's number of
-    well-determined parameters (:math:`\lambda_j` the prior precisions)."""
-    sd = laplace_posterior(result).marginal_sd()
-    return float(len(result.mode) - np.sum(result.prior_precision * sd**2))
+    well-determined parameters (:math:`\lambda_j` the prior precisions, :math:`\Sigma`
+    the Laplace covariance)."""
+    return float(len(result.mode) - np.sum(result.prior_precision * np.diag(covariance)))
 
 
 def maximise_evidence(finder, result: MAPResult) -> tuple[MAPResult, float]:

@@ -190,7 +190,7 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         self.posterior_ = laplace_posterior(result)
         self.posterior_mean_ = result.mode.copy()
         self.posterior_cov_ = self.posterior_.covariance()
-        self.effective_n_params_ = effective_n_params(result)
+        self.effective_n_params_ = effective_n_params(result, self.posterior_cov_)
         self._log_evidence = laplace_log_evidence(result) if prior.is_proper else None
         return self
 

@@ -15,12 +15,11 @@ from numbers import Real
 
 import numpy as np
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ...core.numerics import log_softmax, weighted_mean_variance
 from ...core.validation import (
     FitData,
-    check_feature_magnitude,
     check_random_state,
     feature_names,
     validate_training_data,
@@ -178,40 +177,6 @@ class GenerativeBayesMixin:
         elpd_i = log_softmax(posterior.loo_log_predictive(X, codes, weights))[rows, codes]
         lpd_i = log_softmax(posterior.log_predictive(X))[rows, codes]
         return pointwise_loo(weights * elpd_i, weights * lpd_i, n_samples=0, method="exact LOO")
-
-
-def _rows_text(rows: np.ndarray) -> str:
-    return ", ".join(map(str, rows[:10].tolist())) + (" ..." if len(rows) > 10 else "")
-
-
-def validate_generative_predict_data(estimator, X) -> np.ndarray:
-    """Check that the estimator is fitted and that X is usable data for it.
-
-    Like :func:`~problogreg.core.validation.validate_predict_data`, but a NaN or
-    infinite value is an error that names its columns and rows, as a finite value
-    beyond :data:`~problogreg.core.validation.MAX_ABS_FEATURE` (1e150) in magnitude
-    is (a Gaussian density of such a value overflows: NaN probabilities).
-
-    Raises
-    ------
-    ValueError
-    """
-    check_is_fitted(estimator)
-    X = validate_data(estimator, X, dtype=np.float64, reset=False, ensure_all_finite=False)
-    finite = np.isfinite(X)
-    if not finite.all():
-        names = feature_names(estimator)
-        columns = [names[j] for j in np.flatnonzero(~finite.all(axis=0))]
-        found = [name for name, bad in (("NaN", np.isnan), ("infinite", np.isinf)) if bad(X).any()]
-        rows = np.flatnonzero(~finite.all(axis=1))
-        raise ValueError(
-            f"X has values that are {' or '.join(found)} in columns {columns} (rows "
-            f"{_rows_text(rows)}; counting from 0). {type(estimator).__name__} cannot "
-            "compute class probabilities for them. Fix or drop these rows, or impute "
-            "the missing values."
-        )
-    check_feature_magnitude(estimator, X)
-    return X
 
 
 def centre_and_spread(estimator, data: FitData):

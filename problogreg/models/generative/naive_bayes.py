@@ -19,13 +19,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ...core.numerics import log_softmax, weighted_mean_variance
-from ...core.validation import FitData, validate_fit_data
+from ...core.validation import FitData, validate_fit_data, validate_predict_data
 from ._base import (
     BAYES_PARAMETER_CONSTRAINTS,
     GenerativeBayesMixin,
     centre_and_spread,
     resolve_class_prior,
-    validate_generative_predict_data,
 )
 from ._conjugate import (
     BetaPosterior,
@@ -241,7 +240,7 @@ class NaiveBayes(GenerativeBayesMixin, ClassifierMixin, BaseEstimator):
             (1e150) in magnitude, naming their columns; for samples that are
             impossible under every class.
         """
-        X = validate_generative_predict_data(self, X)
+        X = validate_predict_data(self, X)
         return log_softmax(self._joint_log_likelihood(X))
 
     def predict_proba(self, X):

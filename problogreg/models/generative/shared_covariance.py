@@ -24,14 +24,13 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ...core.numerics import log_softmax
-from ...core.validation import FitData, feature_names, validate_fit_data
+from ...core.validation import FitData, feature_names, validate_fit_data, validate_predict_data
 from .._linear import LinearLogitClassifierMixin
 from ._base import (
     BAYES_PARAMETER_CONSTRAINTS,
     GenerativeBayesMixin,
     centre_and_spread,
     resolve_class_prior,
-    validate_generative_predict_data,
 )
 from ._conjugate import GenerativePosterior, NormalInverseWishartPosterior
 from ._statistics import ClassMoments, ledoit_wolf_shrinkage
@@ -232,7 +231,7 @@ class SharedCovarianceGaussian(
 
     # -- prediction ------------------------------------------------------------
     def _checked_logits(self, X) -> np.ndarray:
-        X = validate_generative_predict_data(self, X)
+        X = validate_predict_data(self, X)
         with np.errstate(over="ignore", invalid="ignore"):
             logits = self._class_logits(X)
         overflow = np.flatnonzero(~np.all(np.isfinite(logits), axis=1))

@@ -632,6 +632,8 @@ class _Weights:
 
     def __init__(self, n):
         self.sample_weight = np.ones(n)
+        self.total_weight = float(n)
+        self.n_samples = n
         self.n_rows = 1
 
 

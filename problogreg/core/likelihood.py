@@ -150,6 +150,8 @@ class SoftmaxLikelihood:
         self.n_features = X.shape[1]
         self.n_params = self.n_rows * (self.n_features + 1)
         n = len(y)
+        self.n_samples = n
+        self.total_weight = float(np.sum(sample_weight))
         # Flat index of (y_i, i) in a class-major (K, n) array, and s_i [y_i = k].
         self._observed_index = np.asarray(y) * n + np.arange(n)
         self._observed_weight = np.zeros((n_classes, n))

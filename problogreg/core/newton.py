@@ -309,7 +309,7 @@ class NewtonSolver:
 
 def tolerance_unit(objective) -> float:
     r""":math:`S = \sum_i s_i`, the unit in which ``tol`` is measured."""
-    return float(objective.likelihood.sample_weight.sum())
+    return objective.likelihood.total_weight
 
 
 def lbfgs(objective, start, tol: float, max_iter: int):
@@ -403,7 +403,7 @@ def _minimize(objective, start, solver, tol, max_iter) -> SolverResult:
 
 def hessian_subsample(likelihood, n_params: int):
     """The rows for subsampled Hessians, or None when too few samples to spare."""
-    n = len(likelihood.y)
+    n = likelihood.n_samples
     n_rows = int(SUBSAMPLE_FRACTION * n)
     if n_rows < SUBSAMPLE_MIN_ROWS_PER_PARAM * n_params:
         return None

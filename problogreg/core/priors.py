@@ -78,6 +78,7 @@ def resolve_prior(
     X: np.ndarray,
     sample_weight: np.ndarray,
     kind: str = "normal",
+    column_sd: np.ndarray | None = None,
 ) -> ResolvedPrior:
     """Turn the estimator's prior arguments into per-parameter scales.
 
@@ -92,6 +93,9 @@ def resolve_prior(
     autoscale : bool
         Divide coefficient j's scale by the weighted sd of column j.
     X, sample_weight : training data (used only for autoscale).
+    column_sd : ndarray of shape (n_features,), optional
+        The weighted population sd of each column when already known (data in
+        blocks get it from their one validation pass); otherwise computed from X.
     """
     n_features = X.shape[1]
     if kind == "jeffreys":
@@ -101,7 +105,7 @@ def resolve_prior(
     else:
         coef_scale = _check_scale(prior_scale, "prior_scale", (n_features,))
         if autoscale:
-            coef_scale = coef_scale / feature_scale(X, sample_weight)
+            coef_scale = coef_scale / feature_scale(X, sample_weight, column_sd)
     if intercept_prior_scale is None:
         intercept_scale = np.inf
     else:
@@ -109,9 +113,11 @@ def resolve_prior(
     return ResolvedPrior(coef_scale=coef_scale, intercept_scale=intercept_scale)
 
 
-def feature_scale(X: np.ndarray, sample_weight: np.ndarray) -> np.ndarray:
-    """Weighted population standard deviation of each column (1 for constant columns)."""
-    sd = np.sqrt(weighted_mean_variance(X, sample_weight)[1])
+def feature_scale(X: np.ndarray, sample_weight: np.ndarray, sd=None) -> np.ndarray:
+    """Weighted population standard deviation of each column (1 for constant columns);
+    ``sd`` when given (already computed)."""
+    if sd is None:
+        sd = np.sqrt(weighted_mean_variance(X, sample_weight)[1])
     return np.where(sd > 0, sd, 1.0)
 
 

@@ -9,6 +9,7 @@ from scipy import special, stats
 from ..core.validation import check_count, validate_predict_data
 from ..posterior.draws import BLOCK_ELEMENTS
 from ..posterior.gaussian import logit_moments, moderated_log_proba
+from ._blocked_predictions import lazy_on_dask
 
 _PREDICT_METHODS = ("probit", "mc", "map")
 
@@ -35,6 +36,7 @@ class GaussianPredictionMixin:
         for start in range(0, n_rows, step):
             yield slice(start, start + step)
 
+    @lazy_on_dask
     def predict_log_proba(self, X, method="probit", draws=4000, random_state=0):
         """Log of :meth:`predict_proba` (computed stably for the probit and plug-in methods)."""
         self._check_method(method)
@@ -50,6 +52,7 @@ class GaussianPredictionMixin:
             log_proba[rows] = moderated_log_proba(*moments)
         return log_proba
 
+    @lazy_on_dask
     def predict_proba(self, X, method="probit", draws=4000, random_state=0):
         """Posterior predictive class probabilities, shape (n_samples, n_classes).
 
@@ -70,6 +73,7 @@ class GaussianPredictionMixin:
         """
         return np.exp(self.predict_log_proba(X, method, draws, random_state))
 
+    @lazy_on_dask
     def decision_function(self, X):
         """Moderated scores: log-odds of ``classes_[1]`` (binary) or log-probabilities.
 

@@ -14,17 +14,34 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from ..core.blocked import BlockedLikelihood
+from ..core.blocked_data import BlockedFitData, is_dask_collection, validate_blocked_fit_data
 from ..core.likelihood import SoftmaxLikelihood
 from ..core.newton import SingularHessianError, cholesky_or_explain, minimize, warn_not_converged
 from ..core.objective import PosteriorObjective
 from ..core.priors import ResolvedPrior, log_normal_density, resolve_prior
 from ..core.result import MAPResult
-from ..core.separation import find_separation, separation_check_fits
+from ..core.separation import MAX_LP_ENTRIES, find_separation, separation_check_fits
 from ..core.validation import FitData, feature_names, format_label, validate_fit_data
 
 #: A fitted probability of the observed class this close to 1 makes an MLE suspect.
 SEPARATION_SUSPICION = 1e-7
+#: Data in Dask blocks are checked for separation on a random sample of at most
+#: this many rows (a subset of separable data is separable, so a sample that is not
+#: separable proves that the full data are not).
+SEPARATION_SAMPLE_ROWS = 20_000
 
+
+NOT_SEPARABLE = (
+    "The exact check finds no separation, so the maximum-likelihood estimate "
+    "is finite, but it is extreme: its standard errors and Wald tests are "
+    "unreliable."
+)
+UNCHECKED = (
+    "The data are too large for the exact separation check, so the classes may "
+    "be separable: then the maximum-likelihood estimate is infinite and these "
+    "coefficients are meaningless."
+)
 
 #: A fitted probability of the observed class above 1 - 10 eps is "numerically 1",
 #: the threshold of R's glm (a linear predictor beyond about 33.7 in absolute value).
@@ -60,10 +77,15 @@ def resolve_multiclass(multiclass: str, n_classes: int, prior: ResolvedPrior) ->
     return multiclass
 
 
-def build_objective(data: FitData, prior: ResolvedPrior, multiclass: str) -> PosteriorObjective:
+def build_objective(
+    data: FitData | BlockedFitData, prior: ResolvedPrior, multiclass: str
+) -> PosteriorObjective:
     """The penalised negative log-posterior of validated data (``multiclass`` resolved)."""
+    reference = multiclass != "symmetric"
+    if isinstance(data, BlockedFitData):
+        return PosteriorObjective(data.likelihood(reference), prior)
     likelihood = SoftmaxLikelihood(
-        data.X, data.y, data.sample_weight, data.n_classes, reference=multiclass != "symmetric"
+        data.X, data.y, data.sample_weight, data.n_classes, reference=reference
     )
     return PosteriorObjective(likelihood, prior)
 
@@ -78,8 +100,20 @@ def mode_finder(
     "normal" (those Gaussian scales) or "jeffreys". This sets its
     ``classes_``, ``multiclass_``, ``data_fingerprint_``, ``n_features_in_``
     (and ``feature_names_in_``), as scikit-learn's conventions ask of ``fit``.
+    Dask collections (X a Dask array or DataFrame) stay in their blocks: the
+    solver makes one pass over them per Newton iteration
+    (:mod:`problogreg.core.blocked`).
     """
-    data = validate_fit_data(estimator, X, y, sample_weight)
+    blocked = is_dask_collection(X) or is_dask_collection(y)
+    if blocked and prior == "jeffreys":
+        raise ValueError(
+            "prior='jeffreys' is not available for Dask data (its penalty needs every row's "
+            "leverage at every step); use prior='normal', or fit in memory."
+        )
+    if blocked:
+        data = validate_blocked_fit_data(estimator, X, y, sample_weight)
+    else:
+        data = validate_fit_data(estimator, X, y, sample_weight)
     estimator.classes_ = data.classes
     estimator.data_fingerprint_ = data.fingerprint
     prior = resolve_prior(
@@ -89,6 +123,7 @@ def mode_finder(
         data.X,
         data.sample_weight,
         kind=prior,
+        column_sd=data.column_sd if blocked else None,
     )
     estimator.multiclass_ = resolve_multiclass(estimator.multiclass, data.n_classes, prior)
     objective = build_objective(data, prior, estimator.multiclass_)
@@ -186,14 +221,47 @@ class ModeFinder:
             log_lik = likelihood.pointwise_log_likelihood(self.layout.to_likelihood(params))
             if converged and log_lik.max() < -SEPARATION_SUSPICION:
                 return
+        if isinstance(likelihood, BlockedLikelihood):
+            self.check_sample_separation(params, flat, force)
+            return
         separation = find_separation(likelihood, flat)
         if separation is None:
             if not force:
-                self.warn_if_extreme(params, checked=separation_check_fits(likelihood, flat))
+                checked = separation_check_fits(likelihood, flat)
+                self.warn_if_extreme(params, NOT_SEPARABLE if checked else UNCHECKED)
             return
         raise SeparationError(self.separation_message(separation))
 
-    def warn_if_extreme(self, params, checked: bool) -> None:
+    def check_sample_separation(self, params, flat: np.ndarray, force: bool) -> None:
+        """Data in Dask blocks: the exact check on a random sample of rows. A sample that
+        is not separable proves the full data are not; a separable one proves nothing."""
+        likelihood = self.objective.likelihood
+        n_max = SEPARATION_SAMPLE_ROWS
+        n_max = min(n_max, MAX_LP_ENTRIES // ((likelihood.n_classes - 1) * len(flat)))
+        n_rows = min(likelihood.n_samples, n_max)
+        index = np.sort(
+            np.random.default_rng(0).choice(likelihood.n_samples, size=n_rows, replace=False)
+        )
+        separable = find_separation(likelihood.gather_rows(index), flat) is not None
+        if force:
+            return
+        sample = f"a random sample of {n_rows} of the {likelihood.n_samples} rows"
+        if separable:
+            detail = (
+                f"The exact separation check on {sample} finds that sample separable, which "
+                "does not tell whether all rows are: if they are, the maximum-likelihood "
+                "estimate is infinite and these coefficients are meaningless."
+            )
+        else:
+            detail = (
+                f"The exact separation check on {sample} finds no separation, so the full "
+                "data are not separable either (a subset of separable data is separable) "
+                "and the maximum-likelihood estimate is finite, but it is extreme: its "
+                "standard errors and Wald tests are unreliable."
+            )
+        self.warn_if_extreme(params, detail)
+
+    def warn_if_extreme(self, params, detail: str) -> None:
         """The last guard of a flat-prior fit that the separation check did not stop:
         fitted probabilities numerically 0 or 1 are never returned in silence."""
         likelihood = self.objective.likelihood
@@ -201,18 +269,6 @@ class ModeFinder:
         extreme = int(np.count_nonzero(log_lik > EXTREME_LOG_PROBABILITY))
         if extreme == 0:
             return
-        if checked:
-            detail = (
-                "The exact check finds no separation, so the maximum-likelihood estimate "
-                "is finite, but it is extreme: its standard errors and Wald tests are "
-                "unreliable."
-            )
-        else:
-            detail = (
-                "The data are too large for the exact separation check, so the classes may "
-                "be separable: then the maximum-likelihood estimate is infinite and these "
-                "coefficients are meaningless."
-            )
         warnings.warn(
             f"Fitted probabilities numerically 0 or 1 occurred for {extreme} of "
             f"{len(log_lik)} samples (as R's glm warns). {detail} Use a proper prior "
@@ -252,7 +308,9 @@ class ModeFinder:
         involved = [labels[j] for j in err.involved]
         X = self.objective.likelihood.X
         constant = [
-            name for name, sd in zip(self.feature_names, X.std(axis=0), strict=True) if sd == 0
+            name
+            for name, sd in zip(self.feature_names, np.asarray(X.std(axis=0)), strict=True)
+            if sd == 0
         ]
         hint = f" Constant columns (they duplicate the intercept): {constant}." if constant else ""
         return (

@@ -19,6 +19,7 @@ from .core.layout import ParameterLayout
 from .core.result import MAPResult
 from .evaluation.agreement import Agreement, agreement
 from .evaluation.compare import compare
+from .formula import FormulaModel, from_formula
 from .models.laplace import ApproximationCheck, LaplaceLogisticRegression, UndefinedEvidenceError
 from .models.map import MAPLogisticRegression, SeparationError, SeparationWarning
 from .posterior.gaussian import GaussianPosterior
@@ -36,6 +37,7 @@ _SUBMODULES = {"datasets", "plots"}
 __all__ = [
     "Agreement",
     "ApproximationCheck",
+    "FormulaModel",
     "GaussianPosterior",
     "LaplaceLogisticRegression",
     "MAPLogisticRegression",
@@ -46,6 +48,7 @@ __all__ = [
     "UndefinedEvidenceError",
     "agreement",
     "compare",
+    "from_formula",
     *_LAZY,
     *sorted(_SUBMODULES),
 ]

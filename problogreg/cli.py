@@ -58,15 +58,7 @@ def read_table(
     rows; so are an empty file, a file without data rows, and a file without
     feature columns.
     """
-    file = Path(path)
-    if not file.is_file():
-        raise UsageError(f"no such file: {path}")
-    try:
-        frame = pd.read_csv(file)
-    except pd.errors.EmptyDataError:
-        raise UsageError(f"{path} is empty: no header line and no rows") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise UsageError(f"cannot read {path} as CSV: {one_line(err)}") from None
+    frame = _read_csv(path)
     if target not in frame.columns:
         raise UsageError(f"column {target!r} not in {path}; columns are {list(frame.columns)}")
     unknown = [column for column in drop if column not in frame.columns]
@@ -100,6 +92,47 @@ def read_table(
     return X, y
 
 
+def _read_csv(path: str) -> pd.DataFrame:
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"no such file: {path}")
+    try:
+        return pd.read_csv(file)
+    except pd.errors.EmptyDataError:
+        raise UsageError(f"{path} is empty: no header line and no rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise UsageError(f"cannot read {path} as CSV: {one_line(err)}") from None
+
+
+def read_formula_table(path: str, formula: str) -> tuple[pd.DataFrame, pd.Series]:
+    """Read a CSV and build the design of a model formula (``"y ~ x + C(g)"``).
+
+    The columns are named by the formula's terms; the response must be one column
+    of class labels (binomial counts need one row per group and are fitted with
+    :func:`problogreg.from_formula`, not by the study's classifiers).
+    """
+    from .formula import FormulaDesign
+
+    frame = _read_csv(path)
+    if len(frame) == 0:
+        raise UsageError(f"{path} has a header line but no data rows")
+    try:
+        _, X, response = FormulaDesign.fit(formula, frame)
+    except ValueError as err:
+        raise UsageError(f"--formula: {one_line(err)}") from None
+    if response.trials is not None:
+        raise UsageError(
+            "--formula: the study compares classifiers of class labels; a binomial response "
+            "('successes + failures ~ ...') is fitted with problogreg.from_formula instead"
+        )
+    if X.shape[1] == 0:
+        raise UsageError(f"--formula: {formula!r} has no terms besides the intercept")
+    y = response.y
+    if y.nunique() < 2:
+        raise UsageError(f"the response of {formula!r} has a single value; need two classes")
+    return X, y
+
+
 def _warn_about_free_text(features: pd.DataFrame, path: str) -> None:
     n_rows = len(features)
     for column in features.select_dtypes(exclude=["number", "bool"]).columns:
@@ -116,9 +149,17 @@ def _warn_about_free_text(features: pd.DataFrame, path: str) -> None:
 
 
 def _load_data(args) -> tuple[pd.DataFrame, pd.Series, str]:
+    if args.formula:
+        if not args.csv:
+            raise UsageError("--formula applies to --csv")
+        if args.target or args.drop:
+            raise UsageError(
+                "--formula names the response and the terms: leave out --target and --drop"
+            )
+        return (*read_formula_table(args.csv, args.formula), args.csv)
     if args.csv:
         if not args.target:
-            raise UsageError("--csv needs --target COLUMN")
+            raise UsageError("--csv needs --target COLUMN (or --formula 'y ~ ...')")
         X, y = read_table(args.csv, args.target, args.drop or ())
         return X, y, args.csv
     if args.drop:
@@ -205,6 +246,12 @@ def _add_data_arguments(parser: argparse.ArgumentParser, default: str) -> None:
         "half the rows: free text, drop it)",
     )
     parser.add_argument("--target", help="the target column of --csv")
+    parser.add_argument(
+        "--formula",
+        help="a model formula for --csv instead of --target, e.g. 'y ~ age + C(sex) + "
+        "age:dose + log(income)': categorical coding, interactions and transforms; the "
+        "coefficients are named by its terms",
+    )
     parser.add_argument(
         "--drop",
         action="append",

@@ -19,11 +19,27 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+#: The bundled CSV files, readable whole with :func:`table`.
+TABLES = ("challenger", "endometrial")
+
+
+def table(name: str) -> pd.DataFrame:
+    """A bundled CSV file as a DataFrame with every column (for model formulas).
+
+    Examples
+    --------
+    >>> list(table("challenger").columns)
+    ['flight', 'temperature_f', 'pressure_psi', 'n_distressed', 'incident']
+    """
+    if name not in TABLES:
+        raise ValueError(f"No bundled table {name!r}; choose one of {list(TABLES)}.")
+    with resources.files("problogreg").joinpath(f"data/{name}.csv").open() as handle:
+        return pd.read_csv(handle)
+
 
 def _challenger() -> tuple[pd.DataFrame, pd.Series]:
     """Launch temperature (°F) and O-ring thermal distress, 23 pre-Challenger flights."""
-    with resources.files("problogreg").joinpath("data/challenger.csv").open() as handle:
-        frame = pd.read_csv(handle)
+    frame = table("challenger")
     return frame[["temperature_f"]], frame["incident"]
 
 

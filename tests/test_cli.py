@@ -191,3 +191,45 @@ def test_help_describes_exit_statuses_and_the_new_options():
     assert "--debug" in text and "--drop COLUMN" in text
     assert "1 internal error" in text and "2 bad input" in text
     assert "checked before any fitting" in text
+
+
+@pytest.fixture
+def dose_csv(tmp_path):
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {
+            "dose": rng.uniform(1, 10, size=80),
+            "site": rng.choice(["a", "b"], 80),
+            "outcome": rng.choice(["alive", "dead"], 80),
+        }
+    )
+    frame["dead"], frame["alive"] = 3, 2
+    path = tmp_path / "dose.csv"
+    frame.to_csv(path, index=False)
+    return path, frame
+
+
+def test_fit_with_a_formula_names_coefficients_by_terms(dose_csv, capsys):
+    path, frame = dose_csv
+    assert main(["fit", "--csv", str(path), "--formula", "outcome ~ log(dose) * C(site)"]) == 0
+    out = capsys.readouterr().out
+    assert "log(dose):C(site)[T.b]" in out and "C(site)[T.b]" in out
+    X = pd.DataFrame({"log(dose)": np.log(frame.dose), "C(site)[T.b]": frame.site == "b"})
+    X["log(dose):C(site)[T.b]"] = X["log(dose)"] * X["C(site)[T.b]"]
+    reference = MAPLogisticRegression().fit(X.astype(float), frame.outcome)
+    row = next(line for line in out.splitlines() if line.split()[:1] == ["log(dose)"]).split()
+    assert float(row[1]) == pytest.approx(reference.coef_[0, 0], abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--formula", "dead + alive ~ dose"], "binomial response"),
+        (["--formula", "outcome ~ dose", "--target", "outcome"], "leave out --target"),
+        (["--formula", "outcome ~ nosuch"], "--formula: Cannot build the design"),
+    ],
+)
+def test_formula_usage_errors(dose_csv, capsys, extra, message):
+    path, _ = dose_csv
+    assert main(["fit", "--csv", str(path), *extra]) == 2
+    assert message in capsys.readouterr().err

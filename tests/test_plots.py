@@ -77,3 +77,42 @@ def test_comparison_plot_renders(binary):
     fig = plots.comparison(table)
     assert isinstance(fig, Figure)
     fig.canvas.draw()
+
+
+def _observed_and_median(ax):
+    """The observed points (black diamonds) and the replicated medians of a ppc panel."""
+    observed = next(line for line in ax.lines if line.get_marker() == "D")
+    median = next(line for line in ax.lines if line.get_marker() == "o")
+    return np.asarray(observed.get_ydata()), np.asarray(median.get_ydata())
+
+
+def test_ppc_class_counts_against_replicated_counts(three_class):
+    from problogreg import LaplaceLogisticRegression
+
+    X, y, _ = three_class
+    model = LaplaceLogisticRegression().fit(X, y)
+    fig = plots.ppc(model, X, y, draws=400)
+    observed, median = _observed_and_median(fig.axes[0])
+    np.testing.assert_array_equal(observed, np.unique(y, return_counts=True)[1])
+    # A replicated count has mean sum_i p_ik and sd at most sqrt(n) / 2.
+    expected = model.predict_proba(X, method="mc").sum(axis=0)
+    assert np.all(np.abs(median - expected) < 3 * np.sqrt(len(y)) / 2)
+    fig.canvas.draw()
+
+
+def test_ppc_binomial_groups_and_errors():
+    from problogreg import LaplaceLogisticRegression, NaiveBayes
+
+    flights = datasets.table("challenger")
+    X, successes = flights[["temperature_f"]], flights["n_distressed"].to_numpy()
+    trials = np.full(len(successes), 6)
+    model = LaplaceLogisticRegression().fit(X, successes, trials=trials)
+    fig = plots.ppc(model, X, successes, trials=trials, draws=300)
+    observed, _ = _observed_and_median(fig.axes[0])
+    order = np.argsort(model.predict_proba(X)[:, 1], kind="stable")
+    assert sorted(observed) == sorted(successes / 6)
+    assert observed[-1] == pytest.approx(successes[order[-1]] / 6)
+    assert fig.axes[0].get_ylabel() == "proportion of successes"
+    Xg, yg = datasets.load("two_gaussians", n_samples=60)
+    with pytest.raises(ValueError, match="not linear in x"):
+        plots.ppc(NaiveBayes().fit(Xg, yg), Xg, yg, draws=50)

@@ -43,8 +43,10 @@ from ._approximation_check import (
     laplace_draws,
     laplace_log_ratio,
 )
+from ._binomial import binomial_rows, check_trials
 from ._evidence import effective_n_params, laplace_log_evidence, maximise_evidence
 from ._laplace_predictions import GaussianPredictionMixin
+from ._marginal_effects import draws_table
 from ._posterior_api import check_draws, check_returned_size, draws_datatree
 from .map import MAPLogisticRegression
 
@@ -146,12 +148,13 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         self.optimize_prior = optimize_prior
 
     # -- fit -----------------------------------------------------------------
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, trials=None):
         """Fit the MAP, the exact Hessian there, and the Gaussian posterior.
 
         Parameters
         ----------
-        X, y, sample_weight : the training data, as for :meth:`MAPLogisticRegression.fit`.
+        X, y, sample_weight, trials : the training data, as for
+            :meth:`MAPLogisticRegression.fit` (``trials``: binomial counts).
 
         Returns
         -------
@@ -167,6 +170,7 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
             not fit in memory.
         """
         self._validate_params()
+        X, y, sample_weight, groups = binomial_rows(X, y, sample_weight, trials)
         finder = self._mode_finder(X, y, sample_weight)
         self._check_problem_size(finder.objective.n_params)
         prior = finder.objective.prior
@@ -186,7 +190,8 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
             )
         elif hasattr(self, "evidence_prior_scale_"):
             del self.evidence_prior_scale_
-        self._store_result(result)
+        self._store_result(result, groups)
+        result = self.result_
         self.posterior_ = laplace_posterior(result)
         self.posterior_mean_ = result.mode.copy()
         self.posterior_cov_ = self.posterior_.covariance()
@@ -234,6 +239,11 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         likelihood = SoftmaxLikelihood(X, codes, weights, layout.n_classes, reference=True)
         penalty = JeffreysPenalty(likelihood)
         return np.array([-penalty.value(theta) for theta in layout.to_likelihood(free)])
+
+    def _effect_table(self, contrasts, ci_prob=0.95, draws=4000, random_state=0):
+        """Marginal effects over ``draws`` draws of the Laplace posterior."""
+        predictor = self._draws(check_count(draws, "draws"), random_state)[2]
+        return draws_table(predictor, self.classes_, contrasts, ci_prob)
 
     # -- the posterior protocol ------------------------------------------------
     def sample_posterior(self, draws=1000, chains=4, random_state=None, X=None, y=None):
@@ -304,7 +314,7 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
             layout.free_labels(self.classes_, feature_names(self)),
         )
 
-    def loo(self, X, y, sample_weight=None, draws=4000, random_state=0):
+    def loo(self, X, y, sample_weight=None, draws=4000, random_state=0, trials=None):
         """PSIS-LOO of the Laplace posterior, corrected towards the exact posterior.
 
         The Gaussian's draws are importance-weighted by :math:`\\log p - \\log q`
@@ -319,6 +329,9 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
             The training weights (they define the posterior and weight each row's score).
         draws : int, default=4000
         random_state : None, int or numpy Generator, default=0
+        trials : array-like, optional
+            For a fit on binomial counts (``y`` the successes): each group is left
+            out whole, and its log-likelihood includes the binomial coefficient.
 
         Returns
         -------
@@ -326,10 +339,14 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
             An ``arviz.ELPDDataLOO``, accepted by ``arviz.compare``.
         """
         check_is_fitted(self)
+        check_trials(self, trials)
+        X, y, sample_weight, groups = binomial_rows(X, y, sample_weight, trials)
         X, codes, weights = validate_training_data(self, X, y, sample_weight)
         free, noise, predictor = self._draws(check_count(draws, "draws"), random_state)
         log_likelihood = predictor.pointwise_log_likelihood(X, codes)
         log_p = log_likelihood @ weights + self._log_prior(free, X, codes, weights)
+        if groups is not None:
+            log_likelihood, weights = groups.grouped(log_likelihood), groups.weights
         return psis_loo(
             log_likelihood,
             weights,

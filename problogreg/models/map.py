@@ -16,6 +16,7 @@ NUTS estimators and the evaluation layer build on.
 
 from __future__ import annotations
 
+import dataclasses
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -29,7 +30,9 @@ from sklearn.utils.validation import check_is_fitted
 from ..core.result import MAPResult
 from ..core.validation import feature_names
 from ..posterior.gaussian import laplace_posterior
+from ._binomial import binomial_rows
 from ._linear import LinearLogitClassifierMixin
+from ._marginal_effects import MarginalEffectsMixin, delta_method_table
 from ._mode import SeparationError, SeparationWarning, mode_finder
 
 __all__ = ["MAPLogisticRegression", "SeparationError", "SeparationWarning"]
@@ -42,7 +45,9 @@ PRIOR_PARAMETER_CONSTRAINTS = {
 }
 
 
-class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEstimator):
+class MAPLogisticRegression(
+    MarginalEffectsMixin, LinearLogitClassifierMixin, ClassifierMixin, BaseEstimator
+):
     """Logistic regression with a Gaussian prior, fitted at the posterior mode.
 
     Parameters
@@ -157,16 +162,20 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
         self.tol = tol
         self.max_iter = max_iter
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, trials=None):
         """Fit the posterior mode.
 
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
-            Class labels of any hashable type.
+            Class labels of any hashable type; with ``trials``, the number of successes.
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights; an integer weight is the same as repeating the row.
+        trials : array-like of shape (n_samples,), optional
+            Grouped binomial data: row i had ``y[i]`` successes in ``trials[i]``
+            trials, fitted with the exact binomial likelihood (classes 0 = failure
+            and 1 = success; see :mod:`problogreg.models._binomial`).
 
         Returns
         -------
@@ -186,8 +195,9 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
             For bad input, or constant/collinear columns under a flat prior.
         """
         self._validate_params()
+        X, y, sample_weight, groups = binomial_rows(X, y, sample_weight, trials)
         finder = self._mode_finder(X, y, sample_weight)
-        self._store_result(finder.solve())
+        self._store_result(finder.solve(), groups)
         return self
 
     def _mode_finder(self, X, y, sample_weight):
@@ -202,7 +212,14 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
             prior=self.prior,
         )
 
-    def _store_result(self, result: MAPResult) -> None:
+    def _store_result(self, result: MAPResult, groups=None) -> None:
+        """Store a fit; binomial groups add their log binomial coefficients to the
+        log-likelihood (and so to the log posterior and the evidence)."""
+        self.binomial_ = groups is not None
+        if groups is not None:
+            result = dataclasses.replace(
+                result, log_likelihood=result.log_likelihood + groups.log_likelihood_constant
+            )
         self.result_ = result
         intercept, coef = result.layout.estimator_rows(result.theta)
         self.intercept_, self.coef_ = intercept.copy(), coef.copy()
@@ -217,7 +234,7 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
         elif hasattr(self, "log_posterior_"):
             del self.log_posterior_
 
-    def summary(self, ci_prob: float = 0.95) -> pd.DataFrame:
+    def summary(self, ci_prob: float = 0.95, exponentiate: bool = False) -> pd.DataFrame:
         """Coefficient table: estimate, standard error, z, p-value and interval.
 
         Standard errors come from the inverse Hessian of the penalised negative
@@ -229,6 +246,11 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
         Parameters
         ----------
         ci_prob : float, default=0.95
+        exponentiate : bool, default=False
+            Report odds ratios: ``odds_ratio = exp(estimate)`` and the interval's
+            ends exponentiated (``exp`` is monotone, so they are the interval of the
+            odds ratio; an sd of the odds ratio is not reported, as it would describe
+            a skewed quantity). ``z`` and ``p_value`` test the log odds ratio = 0.
 
         Returns
         -------
@@ -260,5 +282,30 @@ class MAPLogisticRegression(LinearLogitClassifierMixin, ClassifierMixin, BaseEst
         )
         order = np.argsort([row_classes.index(c) for c in classes], kind="stable")
         table = table.iloc[order]
+        if exponentiate:
+            table = exponentiated(table)
         table.attrs["ci_prob"] = ci_prob
         return table
+
+    def odds_ratios(self, ci_prob: float = 0.95) -> pd.DataFrame:
+        """``summary(ci_prob, exponentiate=True)``: odds ratios with their intervals."""
+        return self.summary(ci_prob, exponentiate=True)
+
+    def _effect_table(self, contrasts, ci_prob=0.95):
+        check_is_fitted(self)
+        return delta_method_table(self.result_, self.classes_, contrasts, ci_prob)
+
+
+def exponentiated(table: pd.DataFrame) -> pd.DataFrame:
+    """A Wald coefficient table on the odds-ratio scale: the estimate and the interval's
+    ends exponentiated, the sd left out (it belongs to the log scale)."""
+    return pd.DataFrame(
+        {
+            "odds_ratio": np.exp(table["estimate"]),
+            "z": table["z"],
+            "p_value": table["p_value"],
+            "ci_lower": np.exp(table["ci_lower"]),
+            "ci_upper": np.exp(table["ci_upper"]),
+        },
+        index=table.index,
+    )

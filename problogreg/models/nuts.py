@@ -45,7 +45,9 @@ from ..core.validation import (
 )
 from ..posterior.draws import DrawPredictor
 from ..posterior.loo import psis_loo
+from ._binomial import binomial_rows, check_trials
 from ._draw_predictions import DrawPredictionMixin
+from ._marginal_effects import MarginalEffectsMixin, draws_table
 from ._mode import mode_finder
 from ._nuts_run import choose_tune, run_nuts
 from ._posterior_api import check_draws, draws_datatree
@@ -60,7 +62,9 @@ from .map import PRIOR_PARAMETER_CONSTRAINTS
 __all__ = ["PyMCLogisticRegression", "SamplingWarning"]
 
 
-class PyMCLogisticRegression(DrawPredictionMixin, ClassifierMixin, BaseEstimator):
+class PyMCLogisticRegression(
+    MarginalEffectsMixin, DrawPredictionMixin, ClassifierMixin, BaseEstimator
+):
     """Bayesian logistic regression sampled with NUTS (PyMC).
 
     Same model and Gaussian prior as :class:`~problogreg.MAPLogisticRegression`;
@@ -194,7 +198,7 @@ class PyMCLogisticRegression(DrawPredictionMixin, ClassifierMixin, BaseEstimator
         self.target_accept = target_accept
 
     # -- fitting -------------------------------------------------------------
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, trials=None):
         """Sample the posterior with NUTS.
 
         Parameters
@@ -202,6 +206,10 @@ class PyMCLogisticRegression(DrawPredictionMixin, ClassifierMixin, BaseEstimator
         X, y : the training data, as for :meth:`MAPLogisticRegression.fit`.
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights multiplying each row's log-likelihood.
+        trials : array-like of shape (n_samples,), optional
+            Binomial counts (``y`` the successes), as for the MAP fit: the
+            likelihood is that of each group's successes and failures as two
+            weighted rows, which is the binomial likelihood up to a constant.
 
         Returns
         -------
@@ -213,6 +221,8 @@ class PyMCLogisticRegression(DrawPredictionMixin, ClassifierMixin, BaseEstimator
             When R-hat > 1.01, bulk ESS < 400 or there were divergences.
         """
         self._validate_params()
+        X, y, sample_weight, _ = binomial_rows(X, y, sample_weight, trials)
+        self.binomial_ = trials is not None
         # The MAP fit validates the data, resolves the prior, and refuses
         # improper posteriors (MLE on separable data) before any sampling.
         finder = mode_finder(self, X, y, sample_weight)
@@ -313,7 +323,7 @@ class PyMCLogisticRegression(DrawPredictionMixin, ClassifierMixin, BaseEstimator
         attrs = dict(self.idata_.posterior.attrs)
         return draws_datatree(self, variables, predictor, chains, X, y, attrs)
 
-    def loo(self, X, y, sample_weight=None):
+    def loo(self, X, y, sample_weight=None, trials=None):
         """PSIS-LOO of the NUTS draws (see :func:`~problogreg.posterior.loo.psis_loo`).
 
         Parameters
@@ -321,13 +331,19 @@ class PyMCLogisticRegression(DrawPredictionMixin, ClassifierMixin, BaseEstimator
         X, y : the training data.
         sample_weight : array-like, optional
             The training weights (they weight each row's score and its removal).
+        trials : array-like, optional
+            For a fit on binomial counts: a group is left out whole.
 
         Returns
         -------
         LOOResult (an ``arviz.ELPDDataLOO``), with ``r_eff`` from the draws' ESS.
         """
+        check_trials(self, trials)
+        X, y, sample_weight, groups = binomial_rows(X, y, sample_weight, trials)
         X, codes, weights = validate_training_data(self, X, y, sample_weight)
         log_likelihood = self._predictor().pointwise_log_likelihood(X, codes)
+        if groups is not None:
+            log_likelihood, weights = groups.grouped(log_likelihood), groups.weights
         return psis_loo(
             log_likelihood,
             weights,
@@ -335,15 +351,29 @@ class PyMCLogisticRegression(DrawPredictionMixin, ClassifierMixin, BaseEstimator
             method="PSIS-LOO of NUTS draws",
         )
 
-    def summary(self, **kwargs):
+    def summary(self, exponentiate=False, **kwargs):
         """ArviZ summary of ``coef`` and ``intercept``: mean, sd, interval, ESS, R-hat.
 
         Keyword arguments go to ``arviz.summary`` (e.g. ``ci_prob=0.94``).
-        The zero rows of a reference class are left out.
+        The zero rows of a reference class are left out. With ``exponentiate=True``
+        the draws are exponentiated first: the posterior of each odds ratio (its
+        mean, sd and interval are those of the exp of the draws, not exp of the
+        log-scale summaries).
         """
         import arviz as az
 
         check_is_fitted(self)
         if self.multiclass_ == "reference":
             kwargs.setdefault("coords", {"class": list(self.classes_[1:])})
-        return az.summary(self.idata_, var_names=["coef", "intercept"], **kwargs)
+        data = self.idata_
+        if exponentiate:
+            data = np.exp(data.posterior.to_dataset()[["coef", "intercept"]])
+        return az.summary(data, var_names=["coef", "intercept"], **kwargs)
+
+    def odds_ratios(self, **kwargs):
+        """``summary(exponentiate=True)``: the posterior of every odds ratio."""
+        return self.summary(exponentiate=True, **kwargs)
+
+    def _effect_table(self, contrasts, ci_prob=0.95):
+        """Marginal effects over the stored NUTS draws."""
+        return draws_table(self._predictor(), self.classes_, contrasts, ci_prob)

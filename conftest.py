@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import tempfile
 
 import pytest
@@ -55,3 +56,12 @@ def nuts_only_when_slow(request, monkeypatch):
         )
 
     monkeypatch.setattr("problogreg.models.nuts.run_nuts", refuse)
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    """Close the figures a test (or doctest) opened: pyplot keeps them, and a worker
+    that runs more than 20 figure tests would hit matplotlib's too-many-figures warning."""
+    yield
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")

@@ -169,7 +169,14 @@ class FormulaDesign:
             if term in data.columns:
                 values = data[term]
             else:
-                values = _evaluate(f"0 + {term}", data).iloc[:, 0]
+                matrix = _evaluate(f"0 + {term}", data)
+                if matrix.shape[1] != 1:
+                    raise ValueError(
+                        f"The response {term!r} becomes {matrix.shape[1]} columns "
+                        f"{list(matrix.columns)}; name a column of labels instead, or a "
+                        "numeric expression such as I(y > 0)."
+                    )
+                values = matrix.iloc[:, 0]
             if values.isna().any():
                 raise ValueError(
                     f"The response {term!r} has missing values in rows "

@@ -76,6 +76,10 @@ def test_formula_errors_name_the_problem(data):
         plr.from_formula("y ~ x", data.assign(x=np.where(data.index == 3, np.nan, data.x)))
     with pytest.raises(TypeError, match="DataFrame"):
         plr.from_formula("y ~ x", data.to_numpy())
+    with pytest.raises(ValueError, match="becomes 3 columns"):
+        plr.from_formula("C(g) ~ x", data)
+    labels = plr.from_formula("I(x > 0) ~ z", data, model="map")
+    assert list(labels.classes_) == [0, 1]
     with pytest.raises(ValueError, match="model must be one of"):
         plr.from_formula("y ~ x", data, model="svm")
     fitted = plr.from_formula("y ~ x + z", data, model="map")

@@ -123,6 +123,21 @@ def test_study_on_a_csv_with_a_categorical_column_and_three_classes(tmp_path):
     assert set(comparison.index) == MODELS
 
 
+@pytest.mark.slow
+def test_study_from_a_formula_names_terms(tmp_path):
+    from problogreg import datasets
+
+    X, y = datasets.load("two_gaussians", n_samples=120, random_state=3)
+    frame = X.assign(site=np.where(X["x1"] > 0, "east", "west"), outcome=y)
+    frame.to_csv(tmp_path / "field.csv", index=False)
+    formula = "outcome ~ x1 * C(site) + np.exp(x2 / 4)"
+    result = run_study("--csv", "field.csv", "--formula", formula, "--out", "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    coefficients = pd.read_csv(tmp_path / "out" / "map_coefficients.csv", index_col=[0, 1])
+    terms = set(coefficients.index.get_level_values("term"))
+    assert {"x1", "C(site)[T.west]", "x1:C(site)[T.west]", "np.exp(x2 / 4)"} <= terms
+
+
 # -- Issue 16: bad input is found before any fitting; a failing model is a row -----------
 FAST_MODELS = ("MAP", "LDA", "NaiveBayes", "Laplace")  # no NUTS: these tests stay fast
 

@@ -444,7 +444,7 @@ def _interval_plot(ax, x, replicated, observed, prob, label):
     ax.plot(x, observed, "D", color="black", label=label)
 
 
-def ppc(model, X, y, *, trials=None, draws=1000, n_bins=8, prob=0.94, random_state=0):
+def ppc(model, X, y=None, *, trials=None, draws=1000, n_bins=8, prob=0.94, random_state=0):
     r"""Posterior predictive check: the data against data replicated from the posterior.
 
     For S posterior draws :math:`\theta_s`, replicated labels :math:`\tilde y^{(s)}_i
@@ -460,8 +460,9 @@ def ppc(model, X, y, *, trials=None, draws=1000, n_bins=8, prob=0.94, random_sta
 
     Parameters
     ----------
-    model : fitted Laplace, NUTS or LDA model
-    X, y : the data (usually the training data); ``y`` the successes with ``trials``
+    model : fitted Laplace, NUTS or LDA model, or a FormulaModel of one
+    X, y : the data (usually the training data); ``y`` the successes with ``trials``.
+        For a FormulaModel, X is the DataFrame and the formula gives the response.
     trials : array-like, optional
         Trials per row of grouped binomial data.
     draws : int, default=1000
@@ -477,6 +478,12 @@ def ppc(model, X, y, *, trials=None, draws=1000, n_bins=8, prob=0.94, random_sta
     >>> fig.axes[1].get_ylabel()
     'observed frequency'
     """
+    if hasattr(model, "design_"):  # a FormulaModel: the DataFrame holds the response too
+        response = model.response(X)
+        X, y, trials = model.design_matrix(X), response.y, response.trials
+        model = model.estimator_
+    if y is None:
+        raise ValueError("Pass y, the observed labels (or successes with trials=...).")
     X_arr = validate_predict_data(model, X)
     rng = check_random_state(random_state)
     predictor = _linear_draws(model, draws, random_state)

@@ -101,6 +101,7 @@ def test_ppc_class_counts_against_replicated_counts(three_class):
 
 
 def test_ppc_binomial_groups_and_errors():
+    import problogreg as plr
     from problogreg import LaplaceLogisticRegression, NaiveBayes
 
     flights = datasets.table("challenger")
@@ -113,6 +114,10 @@ def test_ppc_binomial_groups_and_errors():
     assert sorted(observed) == sorted(successes / 6)
     assert observed[-1] == pytest.approx(successes[order[-1]] / 6)
     assert fig.axes[0].get_ylabel() == "proportion of successes"
+    flights["intact"] = 6 - flights["n_distressed"]
+    formula_model = plr.from_formula("n_distressed + intact ~ temperature_f", flights)
+    from_formula, _ = _observed_and_median(plots.ppc(formula_model, flights, draws=300).axes[0])
+    np.testing.assert_array_equal(from_formula, observed)
     Xg, yg = datasets.load("two_gaussians", n_samples=60)
     with pytest.raises(ValueError, match="not linear in x"):
         plots.ppc(NaiveBayes().fit(Xg, yg), Xg, yg, draws=50)

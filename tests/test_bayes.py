@@ -167,9 +167,13 @@ def _exact_moments_by_quadrature():
     return mean, sd
 
 
-@pytest.fixture(scope="module")
-def skewed_fit():
-    model = PyMCLogisticRegression(autoscale=False, tune=TUNE, random_state=3, progressbar=False)
+@pytest.fixture(scope="module", params=["nutpie", "pymc"])
+def skewed_fit(request):
+    """Both engines: each must reproduce the exact posterior (their only shared code is
+    the model and the whitening)."""
+    model = PyMCLogisticRegression(
+        autoscale=False, tune=TUNE, sampler=request.param, random_state=3, progressbar=False
+    )
     return _fit_quietly(model, SKEWED_X[:, None], SKEWED_Y)
 
 
@@ -399,7 +403,7 @@ def test_bad_run_warns_once_with_the_fix(gaussian_data):
     # No tuning and PyMC's unit mass matrix on a posterior with sd ~0.04: the
     # untuned step size is far too large.
     model = PyMCLogisticRegression(
-        init="pymc", tune=0, draws=40, chains=2, random_state=0, progressbar=False
+        init="pymc", sampler="pymc", tune=0, draws=40, chains=2, random_state=0, progressbar=False
     )
     with pytest.warns(SamplingWarning) as record:
         model.fit(X, y)
@@ -520,11 +524,52 @@ def test_import_does_not_import_pymc():
 
 
 @pytest.mark.slow
-def test_sampling_limits_blas_threads_to_the_cpus_and_restores_them(monkeypatch):
+def test_nutpie_fit_builds_the_pymc_model_only_when_asked():
+    """The default engine needs no PyMC (its import is a second of a first fit); model_
+    is still the documented pm.Model, built on access, and survives pickling."""
+    code = (
+        "import pickle, sys\n"
+        "import numpy as np\n"
+        "from problogreg import PyMCLogisticRegression\n"
+        "rng = np.random.default_rng(0)\n"
+        "X = rng.normal(size=(200, 2)); y = (X[:, 0] + rng.logistic(size=200) > 0).astype(int)\n"
+        "model = PyMCLogisticRegression(draws=200, chains=2, random_state=0, progressbar=False)\n"
+        "model.fit(X, y)\n"
+        "assert 'pymc' not in sys.modules\n"
+        "assert model.idata_.posterior.attrs['inference_library'] == 'nutpie'\n"
+        "restored = pickle.loads(pickle.dumps(model))\n"
+        "import pymc as pm\n"
+        "for fitted in (model, restored):\n"
+        "    assert isinstance(fitted.model_, pm.Model)\n"
+        "    assert {'intercept', 'coef', 'y'} <= set(fitted.model_.named_vars)\n"
+        "    assert fitted.model_['X'].get_value().shape == (200, 2)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class _StopBeforeSampling(Exception):
+    pass
+
+
+def _stop_engine(monkeypatch, sampler: str, record) -> None:
+    """Replace the engine's sample function by one that records its call and stops."""
+    import importlib
+
+    engine = importlib.import_module("nutpie" if sampler == "nutpie" else "pymc")
+
+    def record_and_stop(*args, **kwargs):
+        record(kwargs)
+        raise _StopBeforeSampling
+
+    monkeypatch.setattr(engine, "sample", record_and_stop)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sampler", ["nutpie", "pymc"])
+def test_sampling_limits_blas_threads_to_the_cpus_and_restores_them(monkeypatch, sampler):
     """Chains x BLAS threads <= CPUs while NUTS runs, whatever the environment; the
     user's limits come back afterwards (unlimited BLAS in every chain made a 2-core
     fit 7x slower)."""
-    import pymc as pm
     from threadpoolctl import threadpool_info
 
     from problogreg.models._pytensor_env import available_cpus
@@ -533,21 +578,20 @@ def test_sampling_limits_blas_threads_to_the_cpus_and_restores_them(monkeypatch)
         return max(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
 
     seen = {}
-
-    class Stop(Exception):
-        pass
-
-    def record_and_stop(*args, **kwargs):
-        seen.update(threads=blas_threads(), cores=kwargs["cores"], total=kwargs["blas_cores"])
-        raise Stop  # before any sampling
-
-    monkeypatch.setattr(pm, "sample", record_and_stop)
+    _stop_engine(
+        monkeypatch,
+        sampler,
+        lambda kwargs: seen.update(
+            threads=blas_threads(), cores=kwargs["cores"], total=kwargs.get("blas_cores")
+        ),
+    )
     before = blas_threads()
     X, y = _toy_binary(50, seed=3)
-    with pytest.raises(Stop):
-        PyMCLogisticRegression(chains=4, progressbar=False).fit(X, y)
+    with pytest.raises(_StopBeforeSampling):
+        PyMCLogisticRegression(chains=4, sampler=sampler, progressbar=False).fit(X, y)
     assert seen["threads"] * seen["cores"] <= available_cpus()
-    assert seen["total"] == seen["threads"] * seen["cores"]
+    if sampler == "pymc":
+        assert seen["total"] == seen["threads"] * seen["cores"]
     assert blas_threads() == before
 
 
@@ -561,22 +605,12 @@ def test_auto_tune_follows_the_laplace_pareto_k(monkeypatch, n, prior_scale, nea
     """tune="auto": a short warm-up where the Laplace Gaussian is close to the posterior
     (as judged independently by LaplaceLogisticRegression.check_approximation), a longer
     one where it is far (a small, nearly separable data set under a wide prior)."""
-    import pymc as pm
-
     seen = {}
-
-    class Stop(Exception):
-        pass
-
-    def record_and_stop(*args, **kwargs):
-        seen["tune"] = kwargs["tune"]
-        raise Stop
-
-    monkeypatch.setattr(pm, "sample", record_and_stop)
+    _stop_engine(monkeypatch, "nutpie", lambda kwargs: seen.update(tune=kwargs["tune"]))
     X, y = _toy_binary(n, seed=4, coef=(3.0, -2.0))
     settings = {"prior_scale": prior_scale, "intercept_prior_scale": 10.0}
     model = PyMCLogisticRegression(random_state=0, progressbar=False, **settings)
-    with pytest.raises(Stop):
+    with pytest.raises(_StopBeforeSampling):
         model.fit(X, y)
     assert seen["tune"] == model.tune_
     laplace = LaplaceLogisticRegression(**settings).fit(X, y)
@@ -586,6 +620,6 @@ def test_auto_tune_follows_the_laplace_pareto_k(monkeypatch, n, prior_scale, nea
     else:
         # k is noisy near the limits: far from 0.5 it is never the short warm-up.
         assert check.pareto_k > 0.6 and model.tune_ in (500, 1000)
-    with pytest.raises(Stop):
+    with pytest.raises(_StopBeforeSampling):
         PyMCLogisticRegression(tune=37, progressbar=False, **settings).fit(X, y)
     assert seen["tune"] == 37

@@ -1,13 +1,24 @@
-"""One NUTS run of the logistic model in PyMC: the start, the mass matrix and the sampler call.
+"""One NUTS run of the logistic model: the engine, the start, the warm-up and the draws.
 
-With ``init="laplace"`` every chain starts at a draw from the Laplace Gaussian
-of the MAP fit and NUTS uses its covariance as a dense mass matrix, so tuning
-only has to adapt the step size.
+Two engines sample the same posterior (the density of ``model_``):
+
+* ``"nutpie"`` (default): nutpie's NUTS (Rust, chains as threads) on the log density
+  of :class:`~problogreg.models._whitened_density.WhitenedLogDensity`, evaluated in
+  numpy. With ``init="laplace"`` it samples coordinates whitened by the Laplace fit,
+  so nothing is compiled and the warm-up only has a step size to adapt.
+* ``"pymc"``: PyMC's own NUTS on the compiled PyMC model (chains as processes), with
+  the Laplace covariance as a dense mass matrix when ``init="laplace"``.
+
+Either way chains x BLAS threads never exceed the CPUs: the BLAS limit is set for
+the run and restored after, whatever the environment says (unlimited, each chain's
+BLAS spun threads on cores the other chains needed: 7x slower on 2 cores).
 """
 
 from __future__ import annotations
 
 import sys
+import time
+from dataclasses import dataclass
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -16,6 +27,7 @@ from ..posterior.gaussian import laplace_posterior
 from ..posterior.loo import smoothed_log_weights
 from ._approximation_check import laplace_draws, laplace_log_ratio
 from ._pytensor_env import available_cpus, compile_mode, quiet_missing_blas
+from ._whitened_density import WhitenedLogDensity
 
 #: tune="auto": tuning iterations by the Pareto k of the Laplace Gaussian as an
 #: importance-sampling proposal for the exact posterior (the whitening's quality):
@@ -24,6 +36,39 @@ AUTO_TUNE = ((0.5, 200), (0.7, 500))
 DEFAULT_TUNE = 1000
 #: Laplace draws used to judge the whitening.
 AUTO_TUNE_DRAWS = 4000
+#: nutpie's sampler statistics kept in ``idata_.sample_stats``, under ArviZ's names.
+NUTPIE_STATS = {
+    "diverging": "diverging",
+    "n_steps": "n_steps",
+    "depth": "tree_depth",
+    "maxdepth_reached": "reached_max_treedepth",
+    "step_size": "step_size",
+    "mean_tree_accept": "acceptance_rate",
+    "energy": "energy",
+    "energy_error": "energy_error",
+    "max_energy_error": "max_energy_error",
+    "logp": "lp",
+}
+
+
+@dataclass(frozen=True)
+class NutsRun:
+    """What a NUTS run leaves: free draws (chain, draw, n_free), the sampler
+    statistics (an ``xarray.Dataset``), the posterior attributes, and the PyMC model
+    if the engine needed one (None for nutpie)."""
+
+    free_draws: np.ndarray
+    sample_stats: object
+    attrs: dict
+    model: object | None
+
+
+def build_pymc_model(objective, names, classes):
+    """The PyMC model of ``objective`` and its free variables (PyMC imported here)."""
+    with quiet_missing_blas():
+        from ._pymc_model import build_model
+
+        return build_model(objective, names, classes)
 
 
 def choose_tune(estimator, finder, result, rng) -> tuple[int, float]:
@@ -48,35 +93,101 @@ def choose_tune(estimator, finder, result, rng) -> tuple[int, float]:
     return tune, pareto_k
 
 
-def run_nuts(estimator, finder, result, names, rng):
-    """Run NUTS with ``estimator``'s settings; return the free draws (chain, draw, n_free),
-    the trace and the PyMC model. ``result`` is the MAP fit the chains start from."""
+def run_nuts(estimator, finder, result, names, rng) -> NutsRun:
+    """Run NUTS with ``estimator``'s settings from the MAP fit ``result``."""
+    chains = estimator.chains
+    cores = min(estimator.cores or available_cpus(), chains)
+    blas_threads = max(1, available_cpus() // cores)
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        if estimator.sampler == "nutpie":
+            free_draws, stats, attrs = _sample_nutpie(
+                estimator, finder.objective, result, rng, cores
+            )
+            return NutsRun(free_draws, stats, attrs, model=None)
+        model, free = build_pymc_model(finder.objective, names, estimator.classes_)
+        free_draws, stats, attrs = _sample_pymc(
+            estimator, result, model, free, rng, cores, blas_threads
+        )
+    return NutsRun(free_draws, stats, attrs, model)
+
+
+def _sample_nutpie(estimator, objective, result, rng, cores):
+    """nutpie on the (whitened) numpy log density; nothing to compile."""
+    import nutpie
+    from nutpie.compiled_pyfunc import from_pyfunc
+
+    whiten = estimator.init == "laplace" and result.cholesky is not None
+    if whiten:
+        laplace = laplace_posterior(result)
+        density = WhitenedLogDensity(objective, laplace.mean, laplace.precision_cholesky)
+    else:
+        density = WhitenedLogDensity(objective, np.zeros(objective.n_params), None)
+
+    def log_density(z):
+        # A divergent trajectory may reach logits of any size; nutpie treats a
+        # non-finite value as a divergence, so numpy need not warn about it.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return density(z)
+
+    base_seed = int(rng.integers(np.iinfo(np.int32).max))
+
+    def start(seed):
+        # Laplace: a draw of the Laplace Gaussian (z ~ N(0, I)), already in the
+        # typical set. Otherwise PyMC's default: jitter in (-1, 1) around zero.
+        chain_rng = np.random.default_rng([seed, base_seed])
+        if whiten:
+            return chain_rng.standard_normal(density.dim)
+        return chain_rng.uniform(-1.0, 1.0, density.dim)
+
+    compiled = from_pyfunc(
+        density.dim,
+        lambda: log_density,
+        lambda *seeds: lambda z: {"free": density.free_parameters(z)},
+        [np.dtype(np.float64)],
+        [(density.dim,)],
+        ["free"],
+        make_initial_point_fn=start,
+    )
+    started = time.perf_counter()
+    trace = nutpie.sample(
+        compiled,
+        draws=estimator.draws,
+        tune=estimator.tune_,
+        chains=estimator.chains,
+        cores=cores,
+        seed=base_seed,
+        save_warmup=False,
+        progress_bar=show_progress(estimator),
+        target_accept=estimator.target_accept,
+    )
+    elapsed = time.perf_counter() - started
+    stats = trace.sample_stats.to_dataset()[list(NUTPIE_STATS)].rename(NUTPIE_STATS)
+    attrs = {
+        "inference_library": "nutpie",
+        "inference_library_version": nutpie.__version__,
+        "sampling_time": elapsed,
+        "tuning_steps": estimator.tune_,
+        "whitened_by_laplace": int(whiten),
+    }
+    return trace.posterior["free"].values, stats, attrs
+
+
+def _sample_pymc(estimator, result, model, free, rng, cores, blas_threads):
+    """PyMC's NUTS on the compiled model."""
     with quiet_missing_blas():
         import pymc as pm
         import pytensor
 
-        from ._pymc_model import build_model
-
-        model, free = build_model(finder.objective, names, estimator.classes_)
-        cores = estimator.cores or min(estimator.chains, available_cpus())
-        blas_threads = max(1, available_cpus() // min(cores, estimator.chains))
         # Every function PyMC compiles on the way (initial point, start
         # check, log-density and gradient, trace) uses the chosen backend.
-        # The BLAS limit is ours, scoped to the run: chains x BLAS threads never
-        # exceed the CPUs, whatever the environment says (unlimited, each chain's
-        # BLAS spun threads on cores the other chains needed: 7x slower on 2 cores).
-        with (
-            pytensor.config.change_flags(mode=compile_mode()),
-            model,
-            threadpool_limits(limits=blas_threads, user_api="blas"),
-        ):
-            sample_kwargs = _start_kwargs(estimator, result, pm, model, free, rng)
+        with pytensor.config.change_flags(mode=compile_mode()), model:
+            sample_kwargs = _pymc_start_kwargs(estimator, result, pm, model, free, rng)
             trace = pm.sample(
                 draws=estimator.draws,
                 tune=estimator.tune_,
                 chains=estimator.chains,
                 cores=cores,
-                blas_cores=blas_threads * min(cores, estimator.chains),
+                blas_cores=blas_threads * cores,
                 random_seed=rng.integers(np.iinfo(np.int32).max),
                 var_names=[variable.name for variable in free],
                 progressbar=show_progress(estimator),
@@ -91,10 +202,10 @@ def run_nuts(estimator, finder, result, names, rng):
         ],
         axis=-1,
     )
-    return free_draws, trace, model
+    return free_draws, trace.sample_stats.to_dataset(), dict(trace.posterior.attrs)
 
 
-def _start_kwargs(estimator, result, pm, model, free, rng) -> dict:
+def _pymc_start_kwargs(estimator, result, pm, model, free, rng) -> dict:
     """Keyword arguments of ``pm.sample`` that set the start and the sampler."""
     if estimator.init == "pymc" or result.cholesky is None:
         # No Hessian (a model too large for a dense one): PyMC's adaptation.

@@ -1,19 +1,28 @@
 r"""PyMCLogisticRegression: the full posterior of the logistic model, sampled by NUTS.
 
 The model and prior are those of :class:`~problogreg.MAPLogisticRegression`
-(see :mod:`problogreg.models._pymc_model` for the PyMC formulation):
+(see :mod:`problogreg.models._pymc_model` for the PyMC formulation, ``model_``):
 
 .. math::
 
     p(\phi \mid X, y) \propto \prod_i p(y_i \mid x_i, T\phi)^{s_i}
-    \prod_j \mathcal N(\phi_j; 0, \sigma_j),
+    \prod_j \mathcal N(\phi_j; 0, \sigma_j).
 
-sampled with PyMC's NUTS. With ``init="laplace"`` every chain starts at a
-draw from the Laplace approximation :math:`\mathcal N(\hat\phi, H^{-1})`
-(:math:`\hat\phi` the MAP, :math:`H` the Hessian of the negative log-posterior
-there), and NUTS uses :math:`H^{-1}` as a dense mass matrix, so that it
-samples a nearly isotropic posterior from the first iteration and tuning only
-has to adapt the step size.
+With ``init="laplace"`` (the default) the MAP fit gives the Laplace approximation
+:math:`\mathcal N(\hat\phi, H^{-1})` (:math:`\hat\phi` the MAP, :math:`H = LL^\top` the
+Hessian of the negative log-posterior there), and NUTS samples the whitened
+coordinates :math:`z` of :math:`\phi = \hat\phi + L^{-\top} z`, in which the posterior
+is nearly :math:`\mathcal N(0, I)`: every chain starts at a draw of that Gaussian and
+tuning only has to adapt the step size (how long it tunes follows the Laplace fit's
+quality, ``tune="auto"``). The draws are mapped back, so ``idata_`` holds
+:math:`\theta`; the whitening is a change of coordinates by a constant linear map and
+leaves the posterior unchanged.
+
+The default engine is nutpie (the PyMC developers' Rust NUTS, chains as threads) on
+the log density of :mod:`problogreg.models._whitened_density`, evaluated in numpy: no
+compilation, so the first fit in a fresh process costs seconds. ``sampler="pymc"``
+runs PyMC's own NUTS on ``model_`` (compiled by PyTensor) with the Laplace covariance
+as its dense mass matrix, which is the same whitening.
 
 Predictions average over the posterior draws :math:`\theta^{(s)}` in numpy
 (:class:`~problogreg.posterior.draws.DrawPredictor`), for new data of any size
@@ -24,7 +33,7 @@ and without recompiling the model:
     \bar p(y = k \mid x) = \frac1S \sum_s \operatorname{softmax}_k
     \left(b^{(s)} + W^{(s)} x\right).
 
-PyMC and ArviZ are imported inside the methods that need them, so importing
+PyMC, nutpie and ArviZ are imported inside the methods that need them, so importing
 this module is cheap.
 """
 
@@ -38,6 +47,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ..core.likelihood import SoftmaxLikelihood
+from ..core.objective import PosteriorObjective
 from ..core.validation import (
     check_random_state,
     feature_names,
@@ -49,7 +60,7 @@ from ._binomial import binomial_rows, check_trials
 from ._draw_predictions import DrawPredictionMixin
 from ._marginal_effects import MarginalEffectsMixin, draws_table
 from ._mode import mode_finder
-from ._nuts_run import choose_tune, run_nuts
+from ._nuts_run import build_pymc_model, choose_tune, run_nuts
 from ._posterior_api import check_draws, draws_datatree
 from ._sampling_diagnostics import (
     SamplingWarning,
@@ -88,24 +99,30 @@ class PyMCLogisticRegression(
     draws : int, default=1000
         Posterior draws kept per chain.
     tune : int or "auto", default="auto"
-        Tuning iterations per chain (discarded). "auto" judges the Laplace start
+        Tuning iterations per chain (discarded). "auto" judges the whitening
         (the Pareto k of the Laplace Gaussian as an importance-sampling proposal
         for the exact posterior, from 4000 draws): 200 iterations when k < 0.5,
-        500 when k < 0.7, else 1000 (PyMC's default). The convergence checks
-        (R-hat, ESS, divergences) stay the same. Needs ``init="laplace"``;
-        otherwise 1000.
+        500 when k < 0.7, else 1000. The convergence checks (R-hat, ESS,
+        divergences) stay the same. Needs ``init="laplace"``; otherwise 1000.
     chains : int, default=4
     init : {"laplace", "pymc"}, default="laplace"
-        "laplace": start each chain at a draw from the Laplace approximation
-        and use its covariance as a dense mass matrix (the step size is still
-        adapted during tuning). "pymc": PyMC's defaults (jitter around the
-        prior's initial point, diagonal mass-matrix adaptation).
+        "laplace": sample coordinates whitened by the Laplace approximation and
+        start each chain at a draw from it (the step size, and with nutpie a
+        diagonal correction of the mass matrix, are still adapted during tuning).
+        "pymc": no whitening; chains start at jitter in (-1, 1) around zero and the
+        engine adapts a diagonal mass matrix (PyMC's defaults).
+    sampler : {"nutpie", "pymc"}, default="nutpie"
+        The NUTS engine (see the module notes). Both sample the same posterior;
+        on 2 cores nutpie was the faster in every measured shape (the benchmark
+        ``benchmarks/bench_nuts.py``).
     random_state : None, int or numpy Generator, default=None
         Seeds the starting points and the sampler; an int makes fits reproducible.
     progressbar : bool or None, default=None
         None shows PyMC's progress bar only when stdout is an interactive terminal.
     cores : int or None, default=None
-        Chains run in parallel processes; None uses ``min(chains, available CPUs)``.
+        Chains run in parallel (threads with nutpie, processes with PyMC); None
+        uses ``min(chains, available CPUs)``. BLAS threads are limited for the run
+        so that chains x BLAS threads never exceed the CPUs.
     target_accept : float, default=0.8
         NUTS's target acceptance rate; raise it (e.g. 0.95) if there are
         divergences: smaller steps, slower sampling.
@@ -114,14 +131,19 @@ class PyMCLogisticRegression(
     ----------
     result_ : MAPResult
         The MAP fit the sampler started from (its Laplace Gaussian gives the
-        starting points and the mass matrix).
+        whitening and the starting points).
     idata_ : xarray.DataTree
         ``posterior`` (``coef``, ``intercept``; binary dims (chain, draw, feature)
         and (chain, draw); multiclass adds ``class``, with zeros for the
-        reference class of the reference parametrisation), ``sample_stats``,
+        reference class of the reference parametrisation), ``sample_stats``
+        (ArviZ's names: ``diverging``, ``n_steps``, ``tree_depth``, ``step_size``,
+        ``acceptance_rate``, ``energy``, ``lp``, ...; step sizes and ``lp`` refer to the
+        sampled coordinates, whitened with ``init="laplace"``),
         ``log_likelihood`` (``y``: the pointwise log p(y_i | x_i, theta), dims
         (chain, draw, obs_id), unweighted), ``observed_data`` (``y``).
     model_ : pymc.Model
+        The posterior as a PyMC model (in the free coordinates, not whitened):
+        the density both engines sample.
     coef_, intercept_ : ndarray
         Posterior means, in the layout of MAPLogisticRegression.
     tune_ : int
@@ -158,6 +180,7 @@ class PyMCLogisticRegression(
         "tune": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "chains": [Interval(Integral, 1, None, closed="left")],
         "init": [StrOptions({"laplace", "pymc"})],
+        "sampler": [StrOptions({"nutpie", "pymc"})],
         "random_state": [
             None,
             Interval(Integral, 0, None, closed="left"),
@@ -179,6 +202,7 @@ class PyMCLogisticRegression(
         tune="auto",
         chains=4,
         init="laplace",
+        sampler="nutpie",
         random_state=None,
         progressbar=None,
         cores=None,
@@ -192,6 +216,7 @@ class PyMCLogisticRegression(
         self.tune = tune
         self.chains = chains
         self.init = init
+        self.sampler = sampler
         self.random_state = random_state
         self.progressbar = progressbar
         self.cores = cores
@@ -223,6 +248,11 @@ class PyMCLogisticRegression(
         self._validate_params()
         X, y, sample_weight, _ = binomial_rows(X, y, sample_weight, trials)
         self.binomial_ = trials is not None
+        if self.tune == 0 and self.sampler == "nutpie":
+            raise ValueError(
+                "tune=0 needs sampler='pymc': nutpie adapts its step size in at least one "
+                "tuning iteration. Use tune>=1, or sampler='pymc' to sample untuned."
+            )
         # The MAP fit validates the data, resolves the prior, and refuses
         # improper posteriors (MLE on separable data) before any sampling.
         finder = mode_finder(self, X, y, sample_weight)
@@ -233,35 +263,53 @@ class PyMCLogisticRegression(
         rng = check_random_state(self.random_state)
         self.tune_, self.laplace_pareto_k_ = choose_tune(self, finder, result, rng)
         names = feature_names(self)
-        free_draws, trace, model = run_nuts(self, finder, result, names, rng)
+        run = run_nuts(self, finder, result, names, rng)
         layout = result.layout
-        theta = layout.to_likelihood(free_draws.reshape(-1, layout.n_free))
+        theta = layout.to_likelihood(run.free_draws.reshape(-1, layout.n_free))
         self._intercept_draws, self._coef_draws = layout.class_rows(theta)
         likelihood = finder.objective.likelihood
-        self.model_ = model
-        self.idata_ = self._datatree(trace, names, likelihood.X, likelihood.y)
+        self._training_data = (likelihood.X, likelihood.y, likelihood.sample_weight)
+        self._pymc_model = run.model
+        self.idata_ = self._datatree(run, names, likelihood.X, likelihood.y)
         intercept, coef = layout.estimator_rows(theta.mean(axis=0))
         self.intercept_, self.coef_ = intercept, coef
-        self.diagnostics_ = diagnose(free_draws, trace.sample_stats)
+        self.diagnostics_ = diagnose(run.free_draws, run.sample_stats)
         warn_if_unconverged(self.diagnostics_)
         return self
+
+    @property
+    def model_(self):
+        """The posterior as a ``pymc.Model`` (see :mod:`problogreg.models._pymc_model`).
+
+        The nutpie engine samples without it, so it is built on first access: a fit
+        does not pay PyMC's import unless the model is asked for.
+        """
+        check_is_fitted(self)
+        if self._pymc_model is None:
+            X, codes, weights = self._training_data
+            likelihood = SoftmaxLikelihood(
+                X, codes, weights, len(self.classes_), reference=self.result_.layout.reference
+            )
+            objective = PosteriorObjective(likelihood, self.result_.prior)
+            self._pymc_model = build_pymc_model(objective, feature_names(self), self.classes_)[0]
+        return self._pymc_model
 
     # -- pickling -------------------------------------------------------------
     def __getstate__(self):
         # A pm.Model holds closures that the standard pickle cannot serialise;
         # cloudpickle (a PyMC dependency) can.
         state = super().__getstate__()
-        if "model_" in state:
+        if state.get("_pymc_model") is not None:
             import cloudpickle
 
-            state = {**state, "model_": cloudpickle.dumps(state["model_"])}
+            state = {**state, "_pymc_model": cloudpickle.dumps(state["_pymc_model"])}
         return state
 
     def __setstate__(self, state):
-        if isinstance(state.get("model_"), bytes):
+        if isinstance(state.get("_pymc_model"), bytes):
             import cloudpickle
 
-            state = {**state, "model_": cloudpickle.loads(state["model_"])}
+            state = {**state, "_pymc_model": cloudpickle.loads(state["_pymc_model"])}
         super().__setstate__(state)
 
     # -- the draws --------------------------------------------------------------
@@ -269,7 +317,7 @@ class PyMCLogisticRegression(
         check_is_fitted(self)
         return DrawPredictor.linear(self._intercept_draws, self._coef_draws)
 
-    def _datatree(self, trace, names, X, codes):
+    def _datatree(self, run, names, X, codes):
         """Posterior (in the package's names), sample_stats, log_likelihood, observed_data."""
         from ..posterior.arviz_io import coef_intercept_variables, posterior_datatree
 
@@ -284,8 +332,8 @@ class PyMCLogisticRegression(
             {"feature": names, "class": list(self.classes_)},
             log_likelihood=log_likelihood.reshape(*shape, -1),
             observed=self.classes_[codes],
-            attrs=dict(trace.posterior.attrs),
-            sample_stats=trace.sample_stats.to_dataset(),
+            attrs=run.attrs,
+            sample_stats=run.sample_stats,
         )
 
     def sample_posterior(self, draws=None, chains=None, random_state=None, X=None, y=None):

@@ -122,8 +122,8 @@ def read_formula_table(path: str, formula: str) -> tuple[pd.DataFrame, pd.Series
         raise UsageError(f"--formula: {one_line(err)}") from None
     if response.trials is not None:
         raise UsageError(
-            "--formula: the study compares classifiers of class labels; a binomial response "
-            "('successes + failures ~ ...') is fitted with problogreg.from_formula instead"
+            "--formula: the command line fits class labels; a binomial response "
+            "('successes + failures ~ ...') is fitted in Python with problogreg.from_formula"
         )
     if X.shape[1] == 0:
         raise UsageError(f"--formula: {formula!r} has no terms besides the intercept")

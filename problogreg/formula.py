@@ -341,22 +341,19 @@ class FormulaModel:
         one with only the values 0 and 1, gets the average change from its first
         level to each other level (every row set to each level). Uncertainty as
         for the estimator's ``marginal_effects`` (delta method for MAP, posterior
-        draws for Laplace and NUTS).
+        draws for Laplace, NUTS, LDA and Naive Bayes).
 
         Parameters
         ----------
         data : DataFrame
         features : list of str, optional
             Data columns (default: every column the right-hand side reads).
-        **kwargs : ``ci_prob``, and ``draws``, ``random_state`` for Laplace.
+        **kwargs : ``ci_prob``, and ``draws``, ``random_state`` for Laplace, LDA and
+            Naive Bayes.
         """
         from .models._marginal_effects import Contrast
 
         estimator = self._fitted()
-        if not hasattr(estimator, "_effect_table"):
-            raise TypeError(
-                f"{type(estimator).__name__} has no marginal effects; use MAP, Laplace or NUTS."
-            )
         data = _check_frame(data, "data").reset_index(drop=True)
         known = self.design_.variables()
         features = known if features is None else list(features)

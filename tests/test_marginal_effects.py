@@ -53,6 +53,26 @@ def test_laplace_draws_agree_with_the_delta_method(spector):
     assert "p_value" not in draws
 
 
+@pytest.mark.parametrize("model", [plr.SharedCovarianceGaussian, plr.NaiveBayes])
+def test_generative_effects_per_draw_equal_the_analytic_derivative(spector, model):
+    X, y = spector
+    X = X[["GPA", "TUCE"]]
+    fitted = model().fit(X, y)
+    table = fitted.marginal_effects(X, draws=300, random_state=4)
+    if model is plr.NaiveBayes:  # logit not linear in x: check the sign and the spread only
+        assert table.loc[(1.0, "GPA"), "estimate"] > 0
+        assert np.all(table["std_error"] > 0)
+        return
+    # Linear logits b_s + x w_s: the AME of draw s is mean_i p_si (1 - p_si) w_sj.
+    tree = fitted.sample_posterior(draws=300, chains=1, random_state=4)
+    coef = tree.posterior["coef"].to_numpy().reshape(300, 2)
+    intercept = tree.posterior["intercept"].to_numpy().reshape(300, 1)
+    p = 1 / (1 + np.exp(-(intercept + coef @ X.to_numpy().T)))
+    per_draw = np.einsum("si,sj->sj", p * (1 - p), coef) / len(X)
+    np.testing.assert_allclose(table["estimate"], per_draw.mean(axis=0), rtol=1e-7)
+    np.testing.assert_allclose(table["std_error"], per_draw.std(axis=0, ddof=1), rtol=1e-6)
+
+
 def test_features_argument_and_errors(spector):
     X, y = spector
     model = plr.MAPLogisticRegression().fit(X, y)

@@ -18,7 +18,8 @@ Uncertainty: for a point estimate (MAP, MLE) the delta method,
 :math:`\operatorname{sd} = \sqrt{g^\top \Sigma g}` with :math:`g` the exact
 gradient of the AME in likelihood coordinates, :math:`\partial p_k / \partial z_l =
 p_k(\delta_{kl} - p_l)`, and :math:`\Sigma` the inverse Hessian; for Laplace and
-NUTS the AME of every posterior draw (mean, sd and equal-tailed interval).
+NUTS (and the conjugate posteriors of LDA and Naive Bayes) the AME of every posterior
+draw (mean, sd and equal-tailed interval).
 """
 
 from __future__ import annotations
@@ -195,7 +196,8 @@ class MarginalEffectsMixin:
         discrete : bool, default=True
             0/1 features get discrete changes instead of derivatives.
         ci_prob : float, default=0.95
-        draws, random_state : Laplace only (posterior draws; defaults 4000 and 0).
+        draws, random_state : Laplace and the generative models, whose draws are made
+            afresh (defaults 4000 and 0); NUTS uses its stored draws.
 
         Returns
         -------

@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from ...core.numerics import log_softmax, weighted_mean_variance
 from ...core.validation import (
     FitData,
+    check_count,
     check_random_state,
     feature_names,
     validate_training_data,
@@ -27,6 +28,7 @@ from ...core.validation import (
 from ...posterior.arviz_io import coef_intercept_variables
 from ...posterior.draws import DrawPredictor
 from ...posterior.loo import pointwise_loo
+from .._marginal_effects import MarginalEffectsMixin, draws_table
 from .._posterior_api import check_draws, draws_datatree
 from ._conjugate import DirichletPosterior, FixedClassPrior
 
@@ -63,7 +65,7 @@ def resolve_class_prior(class_prior, classes: np.ndarray, counts: np.ndarray) ->
     return prior / prior.sum()
 
 
-class GenerativeBayesMixin:
+class GenerativeBayesMixin(MarginalEffectsMixin):
     """The posterior protocol (``sample_posterior``, ``loo``) from a conjugate posterior.
 
     Subclasses define ``_conjugate_posterior(data)`` and the parameters
@@ -118,10 +120,18 @@ class GenerativeBayesMixin:
             feature) and ``intercept`` in the layout of ``coef_``.
         """
         draws, chains = check_draws(draws, chains)
-        posterior = self._fitted_posterior()
-        n_draws = draws * chains
-        samples = posterior.sample(check_random_state(random_state), n_draws)
+        samples, linear, predictor = self._draws(draws * chains, random_state)
         variables = {name: (value, PARAMETER_DIMS[name]) for name, value in samples.items()}
+        if linear is not None:
+            weights, offsets = linear
+            variables.update(coef_intercept_variables(offsets, weights))
+        attrs = {"inference_library": "problogreg", "method": "conjugate"}
+        return draws_datatree(self, variables, predictor, chains, X, y, attrs)
+
+    def _draws(self, n_draws: int, random_state):
+        """Posterior samples, the implied linear weights (or None), and a DrawPredictor."""
+        posterior = self._fitted_posterior()
+        samples = posterior.sample(check_random_state(random_state), n_draws)
         linear = posterior.implied_linear(samples)
         if linear is None:
             predictor = DrawPredictor(
@@ -132,10 +142,13 @@ class GenerativeBayesMixin:
             )
         else:
             weights, offsets = linear
-            variables.update(coef_intercept_variables(offsets, weights))
             predictor = DrawPredictor.linear(offsets, weights)
-        attrs = {"inference_library": "problogreg", "method": "conjugate"}
-        return draws_datatree(self, variables, predictor, chains, X, y, attrs)
+        return samples, linear, predictor
+
+    def _effect_table(self, contrasts, ci_prob=0.95, draws=4000, random_state=0):
+        """Marginal effects over ``draws`` draws of the conjugate posterior."""
+        predictor = self._draws(check_count(draws, "draws"), random_state)[2]
+        return draws_table(predictor, self.classes_, contrasts, ci_prob)
 
     def loo(self, X, y, sample_weight=None):
         """Exact leave-one-out ELPD of the conditional posterior predictive.

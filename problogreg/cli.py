@@ -170,9 +170,54 @@ def _load_data(args) -> tuple[pd.DataFrame, pd.Series, str]:
     return X, y, args.dataset
 
 
+def read_parquet(path: str, target: str, drop: tuple[str, ...] | list[str] = ()):
+    """Open a Parquet file or directory as lazy Dask features and target (nothing is read
+    into memory: the fit streams the row groups)."""
+    try:
+        import dask.dataframe as dd
+        import pyarrow  # noqa: F401 (dask reads Parquet through it)
+    except ImportError:
+        raise UsageError(
+            "--parquet needs dask and pyarrow: pip install 'problogreg[dask]'"
+        ) from None
+    try:
+        frame = dd.read_parquet(path)
+    except (OSError, ValueError) as err:
+        raise UsageError(f"cannot read {path} as Parquet: {one_line(err)}") from None
+    columns = list(frame.columns)
+    if target not in columns:
+        raise UsageError(f"column {target!r} not in {path}; columns are {columns}")
+    unknown = [column for column in drop if column not in columns]
+    if unknown:
+        raise UsageError(f"--drop: columns {unknown} not in {path}; columns are {columns}")
+    if target in drop:
+        raise UsageError(f"--drop: {target!r} is the target column")
+    return frame.drop(columns=[target, *drop]), frame[target]
+
+
 def run_fit(args) -> None:
     """Fit the MAP (or MLE) model and print the coefficient table."""
+    if args.parquet:
+        run_blocked_fit(args)
+        return
     X, y, source = _load_data(args)
+    model, kind, elapsed = _fit_model(args, X, y)
+    print(
+        f"{source}: {X.shape[0]} samples, {X.shape[1]} features, classes "
+        f"{list(model.classes_)}; {kind}; {model.n_iter_} Newton iterations "
+        f"({elapsed * 1000:.0f} ms), converged={model.converged_}"
+    )
+    print(f"training accuracy {model.score(X, y):.3f}; log-likelihood {model.log_likelihood_:.3f}")
+    print_coefficients(model)
+
+
+def print_coefficients(model: MAPLogisticRegression) -> None:
+    with pd.option_context("display.width", 120, "display.max_rows", 200):
+        print(model.summary().round(4).to_string())
+
+
+def _fit_model(args, X, y) -> tuple[MAPLogisticRegression, str, float]:
+    """The MAP (or MLE) fit of the fit command, its description and its time in seconds."""
     prior_scale = None if args.mle else args.prior_scale
     model = MAPLogisticRegression(
         prior_scale=prior_scale, intercept_prior_scale=None if args.mle else 10.0
@@ -182,16 +227,41 @@ def run_fit(args) -> None:
         model.fit(X, y)
     except ValueError as err:  # the estimator's errors about the data are for users
         raise UsageError(one_line(err)) from err
-    elapsed = time.perf_counter() - start
     kind = "MLE" if args.mle else f"MAP, Normal(0, {args.prior_scale:g}/sd(x)) prior"
+    return model, kind, time.perf_counter() - start
+
+
+def run_blocked_fit(args) -> None:
+    """Fit a Parquet data set streamed through Dask (the active scheduler, or one at
+    ``--scheduler``) and print the coefficient table with posterior sds."""
+    if args.csv:
+        raise UsageError("use one of --csv and --parquet")
+    if not args.target:
+        raise UsageError("--parquet needs --target COLUMN")
+    X, y = read_parquet(args.parquet, args.target, args.drop or ())
+    client = None
+    if args.scheduler:
+        from distributed import Client
+
+        try:
+            client = Client(args.scheduler, timeout=30)
+        except OSError as err:
+            raise UsageError(
+                f"--scheduler {args.scheduler}: cannot connect: {one_line(err)}"
+            ) from None
+    try:
+        model, kind, elapsed = _fit_model(args, X, y)
+    finally:
+        if client is not None:
+            client.close()  # the connection only: the cluster is the user's
     print(
-        f"{source}: {X.shape[0]} samples, {X.shape[1]} features, classes "
-        f"{list(model.classes_)}; {kind}; {model.n_iter_} Newton iterations "
-        f"({elapsed * 1000:.0f} ms), converged={model.converged_}"
+        f"{args.parquet}: {model.data_fingerprint_.n_samples} samples, "
+        f"{model.n_features_in_} features, classes {list(model.classes_)}; {kind}; "
+        f"{model.n_iter_} Newton iterations ({elapsed:.1f} s, one pass over the data "
+        f"each), converged={model.converged_}"
     )
-    print(f"training accuracy {model.score(X, y):.3f}; log-likelihood {model.log_likelihood_:.3f}")
-    with pd.option_context("display.width", 120, "display.max_rows", 200):
-        print(model.summary().round(4).to_string())
+    print(f"log-likelihood {model.log_likelihood_:.3f}; std_error is the posterior sd")
+    print_coefficients(model)
 
 
 def run_study_command(args) -> None:
@@ -245,7 +315,7 @@ def _add_data_arguments(parser: argparse.ArgumentParser, default: str) -> None:
         f"encoded (a warning for more than {MAX_TEXT_LEVELS} distinct values or more than "
         "half the rows: free text, drop it)",
     )
-    parser.add_argument("--target", help="the target column of --csv")
+    parser.add_argument("--target", help="the target column of --csv (or --parquet)")
     parser.add_argument(
         "--formula",
         help="a model formula for --csv instead of --target, e.g. 'y ~ age + C(sex) + "
@@ -297,6 +367,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_arguments(fit, default="breast_cancer")
     fit.add_argument("--prior-scale", type=float, default=2.5, help="coefficient prior sd")
     fit.add_argument("--mle", action="store_true", help="flat priors: maximum likelihood")
+    fit.add_argument(
+        "--parquet",
+        metavar="PATH",
+        help="a Parquet file or directory (numeric feature columns) to stream through Dask "
+        "instead of loading it: one pass over the data per Newton iteration; needs --target",
+    )
+    fit.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --parquet: the address of a running dask.distributed scheduler to use "
+        "(default: the local threaded scheduler)",
+    )
     fit.set_defaults(handler=run_fit)
     return parser
 

@@ -34,8 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .layout import split_rows
-from .likelihood import RowSubsample, SoftmaxLikelihood
+from .likelihood import ParameterShape, RowSubsample, SoftmaxLikelihood
 
 #: Terms added per node of the reduction tree.
 TREE_WIDTH = 8
@@ -133,7 +132,7 @@ def _concatenate_rows(a, b):
     return tuple(np.concatenate([u, v]) for u, v in zip(a, b, strict=True))
 
 
-class BlockedLikelihood:
+class BlockedLikelihood(ParameterShape):
     """:class:`~problogreg.core.likelihood.SoftmaxLikelihood` of data in Dask row blocks.
 
     Parameters
@@ -154,16 +153,10 @@ class BlockedLikelihood:
     def __init__(
         self, X, codes, sample_weight, block_lengths, total_weight, n_classes: int, reference: bool
     ):
-        if n_classes == 2 and not reference:
-            raise ValueError("Two classes always use the reference (logistic) form.")
+        super().__init__(n_classes, X.shape[1], reference)
         self.X = X
         self.y = codes
         self.sample_weight = sample_weight
-        self.n_classes = n_classes
-        self.reference = reference
-        self.n_rows = n_classes - 1 if reference else n_classes
-        self.n_features = X.shape[1]
-        self.n_params = self.n_rows * (self.n_features + 1)
         self.n_samples = int(np.sum(block_lengths))
         self.total_weight = float(total_weight)
         self.block_starts = np.concatenate([[0], np.cumsum(block_lengths)]).astype(np.int64)
@@ -173,9 +166,6 @@ class BlockedLikelihood:
         self._last: _PassResult | None = None
         self._hessian_rows: BlockedSubsample | None = None
         self._evaluations_without_hessian = 0
-
-    def unpack(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return split_rows(theta, self.n_rows, self.n_features)
 
     # -- one pass over the blocks -----------------------------------------------
     def _pass(self, theta: np.ndarray, want_hessian: bool, rows) -> _PassResult:

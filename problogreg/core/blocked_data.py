@@ -186,12 +186,14 @@ def _block_summary(X, labels, weights) -> dict:
     X = np.asarray(X, dtype=np.float64)
     labels = np.asarray(labels)
     weights = np.ones(len(X)) if weights is None else np.asarray(weights, dtype=np.float64)
+    # The largest magnitude per column is NaN if the column has a NaN, inf if an inf.
+    magnitude = np.abs(X).max(axis=0, initial=0.0)
     summary = {
         "rows": (len(X), len(labels), len(weights)),
         "missing_labels": _missing_labels(labels),
         "bad_weights": int(np.count_nonzero(~np.isfinite(weights) | (weights < 0))),
-        "non_finite": ~np.isfinite(X).all(axis=0),
-        "too_large": (np.abs(X) > MAX_ABS_FEATURE).any(axis=0),
+        "non_finite": ~np.isfinite(magnitude),
+        "too_large": np.isfinite(magnitude) & (magnitude > MAX_ABS_FEATURE),
     }
     if summary["missing_labels"] or summary["bad_weights"] or summary["non_finite"].any():
         return summary
@@ -207,10 +209,16 @@ def _block_summary(X, labels, weights) -> dict:
         class_weight=np.bincount(codes.ravel(), weights=weights, minlength=len(classes)),
         weight=total,
         mean=mean,
-        m2=weights @ (X - mean) ** 2,
+        m2=weights @ _squared_deviations(X, mean),
         digest=digest.digest(),
     )
     return summary
+
+
+def _squared_deviations(X: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """(X - mean)², in one new array (X may be the caller's data: never written)."""
+    deviations = X - mean
+    return np.square(deviations, out=deviations)
 
 
 def _combine_moments(summaries: list[dict]) -> tuple[float, np.ndarray]:

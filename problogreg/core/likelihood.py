@@ -123,7 +123,29 @@ class _Evaluation:
     gradient: np.ndarray | None = None
 
 
-class SoftmaxLikelihood:
+class ParameterShape:
+    """The parameters of a softmax likelihood: m rows of classes (K, or K - 1 with a
+    reference class), each an intercept and d coefficients, flattened intercepts first."""
+
+    def __init__(self, n_classes: int, n_features: int, reference: bool):
+        if n_classes == 2 and not reference:
+            raise ValueError("Two classes always use the reference (logistic) form.")
+        self.n_classes = n_classes
+        self.reference = reference
+        self.n_rows = n_classes - 1 if reference else n_classes
+        self.n_features = n_features
+        self.n_params = self.n_rows * (n_features + 1)
+
+    def unpack(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Split ``theta`` into intercepts (m,) and coefficients (m, d)."""
+        return split_rows(theta, self.n_rows, self.n_features)
+
+    @staticmethod
+    def pack(intercept: np.ndarray, coef: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.ravel(intercept), np.ravel(coef)])
+
+
+class SoftmaxLikelihood(ParameterShape):
     """Negative log-likelihood of a (multinomial) logistic regression.
 
     Parameters
@@ -139,16 +161,10 @@ class SoftmaxLikelihood:
     """
 
     def __init__(self, X, y, sample_weight, n_classes: int, reference: bool):
-        if n_classes == 2 and not reference:
-            raise ValueError("Two classes always use the reference (logistic) form.")
+        super().__init__(n_classes, X.shape[1], reference)
         self.X = X
         self.y = y
         self.sample_weight = sample_weight
-        self.n_classes = n_classes
-        self.reference = reference
-        self.n_rows = n_classes - 1 if reference else n_classes
-        self.n_features = X.shape[1]
-        self.n_params = self.n_rows * (self.n_features + 1)
         n = len(y)
         self.n_samples = n
         self.total_weight = float(np.sum(sample_weight))
@@ -158,15 +174,6 @@ class SoftmaxLikelihood:
         self._observed_weight.ravel()[self._observed_index] = sample_weight
         self._last: _Evaluation | None = None
         self._buffers: _Buffers | None = None
-
-    # -- parameter layout --------------------------------------------------
-    def unpack(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Split ``theta`` into intercepts (m,) and coefficients (m, d)."""
-        return split_rows(theta, self.n_rows, self.n_features)
-
-    @staticmethod
-    def pack(intercept: np.ndarray, coef: np.ndarray) -> np.ndarray:
-        return np.concatenate([np.ravel(intercept), np.ravel(coef)])
 
     # -- evaluation --------------------------------------------------------
     def _logits_by_class(

@@ -236,6 +236,8 @@ def run_blocked_fit(args) -> None:
     ``--scheduler``) and print the coefficient table with posterior sds."""
     if args.csv:
         raise UsageError("use one of --csv and --parquet")
+    if args.formula:
+        raise UsageError("--formula applies to --csv (a Parquet fit takes --target)")
     if not args.target:
         raise UsageError("--parquet needs --target COLUMN")
     X, y = read_parquet(args.parquet, args.target, args.drop or ())

@@ -51,6 +51,7 @@ def test_mle_matches_statsmodels(parquet_dir, capsys):
         (["--drop", "y"], "is the target column"),
         (["--target", "nope"], "column 'nope' not in"),
         (["--csv", "x.csv"], "one of --csv and --parquet"),
+        (["--formula", "y ~ a"], "--formula applies to --csv"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(parquet_dir, capsys, extra, message):

@@ -9,6 +9,7 @@ message and exit status 1, with the full traceback under ``--debug``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 import traceback
@@ -273,6 +274,7 @@ def run_study_command(args) -> None:
 
     X, y, source = _load_data(args)
     settings = StudySettings.quick(args.seed) if args.quick else StudySettings(seed=args.seed)
+    settings = dataclasses.replace(settings, resolve_loo=not args.no_loo_resolution)
     start = time.perf_counter()
     try:
         out = prepare_report_dir(Path(args.out))
@@ -360,6 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     study.add_argument("--quick", action="store_true", help="fewer draws and chains")
     study.add_argument("--seed", type=int, default=0, help="seed of the split and sampler")
+    study.add_argument(
+        "--no-loo-resolution",
+        action="store_true",
+        help="keep one-shot LOO estimates (no refits or K-fold for rows with high Pareto k "
+        "or leverage): faster, but rows may be flagged unreliable",
+    )
     study.set_defaults(handler=run_study_command)
     fit = commands.add_parser(
         "fit",

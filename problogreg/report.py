@@ -58,6 +58,32 @@ def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
     return "\n".join(lines)
 
 
+def ranking_lead(comparison: pd.DataFrame) -> str:
+    """The sentence the comparison opens with: the ranking, stated only when every fitted
+    row's ELPD-LOO is reliable; otherwise which rows are not, and why."""
+    table = fitted_rows(comparison)
+    unreliable = table.index[table["pareto_k_warning"].astype(bool)]
+    methods = "; ".join(f"{name}: {table.loc[name, 'loo_method']}" for name in table.index)
+    if len(unreliable) == 0:
+        ranking = " > ".join(map(str, table.index))
+        return (
+            f"Ranking by ELPD-LOO (every estimate reliable): {ranking}. "
+            f"How each was computed: {methods}."
+        )
+    reasons = [
+        f"{name} (max Pareto k {table.loc[name, 'max_pareto_k']:.2f} after "
+        f"{table.loc[name, 'loo_method']})"
+        for name in unreliable
+    ]
+    return (
+        "No ranking: the ELPD-LOO of "
+        + ", ".join(reasons)
+        + " is unreliable (Pareto k above the threshold, or a refit failed), so the "
+        "comparison below is indicative only; compare the held-out test_* columns, or "
+        "refit with more data. How each was computed: " + methods + "."
+    )
+
+
 def _missing(result: StudyResult, needed: tuple[str, ...]) -> str:
     """Why a section is empty: the models it needs that were not fitted."""
     absent = [m for m in needed if m not in result.models]
@@ -93,6 +119,7 @@ def terminal_summary(result: StudyResult) -> str:
     parts = [
         f"Model comparison on {result.name} (ELPD-LOO on the training split; test_* "
         "on the held-out split)",
+        ranking_lead(result.comparison),
         fitted_rows(result.comparison)[columns].round(3).to_string(),
     ]
     if result.failures:
@@ -173,6 +200,7 @@ def write_report(result: StudyResult, out: Path) -> Path:
         f"{sorted(map(str, result.y_train.unique()))}. ELPD-LOO is computed on the "
         "training split (higher is better); `test_*` columns score the held-out split.",
         "## Comparison",
+        ranking_lead(result.comparison),
         markdown_table(result.comparison.drop(columns=["diag_diff", "diag_elpd"], errors="ignore")),
         "![comparison](comparison.png)",
     ]

@@ -47,7 +47,8 @@ class StudySettings:
     """Sampling budget of a study, and which models it fits.
 
     ``quick`` trades Monte Carlo precision for time: fewer draws and chains.
-    ``models`` is a subset of :data:`MODEL_NAMES` (at least two).
+    ``models`` is a subset of :data:`MODEL_NAMES` (at least two). ``resolve_loo``
+    as in :func:`~problogreg.evaluation.compare.compare`.
     """
 
     draws: int = 1000
@@ -56,6 +57,7 @@ class StudySettings:
     test_size: float = 0.3
     seed: int = 0
     models: tuple[str, ...] = MODEL_NAMES
+    resolve_loo: bool = True
 
     @classmethod
     def quick(cls, seed: int = 0) -> StudySettings:
@@ -303,7 +305,7 @@ def run_study(
         reasons = "; ".join(f"{label}: {why}" for label, why in failures.items())
         raise StudyInputError(f"fewer than two models can be fitted on these data ({reasons})")
     log("comparing by leave-one-out and on the held-out split ...")
-    table = compare(models, X_train, y_train, X_test, y_test)
+    table = compare(models, X_train, y_train, X_test, y_test, resolve_loo=settings.resolve_loo)
     table.insert(0, "fit_seconds", [timings[m] for m in table.index])
     if failures:
         failed = pd.DataFrame({"not_fitted_because": list(failures.values())}, index=list(failures))

@@ -88,7 +88,7 @@ def test_nuts_binomial_matches_laplace_on_many_trials(star98):
     ).fit(X, successes, trials=trials)
     # 255,000 trials: the posterior is Gaussian to high accuracy, so the NUTS means sit
     # within Monte Carlo error (sd / sqrt(ESS)) of the Laplace mode.
-    sd = laplace.summary()["std_error"].to_numpy()[1:]
+    sd = laplace.summary()["sd"].to_numpy()[1:]
     assert np.all(np.abs(nuts.coef_ - laplace.coef_).ravel() < 5 * sd / np.sqrt(100))
     loo = nuts.loo(X, successes, trials=trials)
     assert loo.n_data_points == len(trials)

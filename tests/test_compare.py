@@ -45,7 +45,7 @@ def test_approximate_loo_tracks_brute_force_refits(n_classes, kwargs):
     X, y = simulate(n_classes)
     model = MAPLogisticRegression(**kwargs).fit(X, y)
     exact = brute_force_loo(lambda: MAPLogisticRegression(**kwargs), X, y)
-    approx = approximate_loo(model, X, y)
+    approx = approximate_loo(model, X, y, resolve=False)
     plug_in = model.predict_log_proba(X)[np.arange(len(y)), y]
     # The plug-in score is optimistic by about p_loo (~3 nats here); one Newton
     # step must remove nearly all of that bias, observation by observation.
@@ -78,8 +78,10 @@ def test_compare_ranks_models_like_arviz():
     assert table["weight"].sum() == pytest.approx(1.0)
     assert table["elpd_diff"].iloc[0] == 0.0
     assert table.index[0] == "full"
-    assert set(table["loo_method"]) == {"approximate LOO of the point estimate"}
+    assert set(table["loo_method"]) == {"exact LOO: 120 refits of the point estimate (cheap)"}
     assert not table["pareto_k_warning"].any()
+    unresolved = compare({"full": full, "weak": weak}, X, y, resolve_loo=False)
+    assert set(unresolved["loo_method"]) == {"approximate LOO of the point estimate"}
 
 
 def test_compare_with_test_data_adds_heldout_scores():
@@ -177,4 +179,7 @@ def test_pareto_k_is_reported_only_for_importance_sampling():
     X, y = simulate(2, n=60)
     table = compare({"map": MAPLogisticRegression().fit(X, y), "nb": NaiveBayes().fit(X, y)}, X, y)
     assert table["max_pareto_k"].isna().all()
-    assert set(table["loo_method"]) == {"exact LOO", "approximate LOO of the point estimate"}
+    assert set(table["loo_method"]) == {
+        "exact LOO",
+        "exact LOO: 60 refits of the point estimate (cheap)",
+    }

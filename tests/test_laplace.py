@@ -185,7 +185,12 @@ def test_small_skewed_case_importance_sampling_corrects_laplace():
     gap = abs(model.log_evidence_ - exact["log_evidence"])
     assert 0.02 < gap < 0.5
     check = model.check_approximation(X, y, draws=4000, random_state=0)
-    assert check.trustworthy
+    assert check.correction_reliable
+    # The mode is off the exact mean by more than agreement() allows: not usable as is.
+    exact_shift = np.max(np.abs(model.posterior_mean_ - exact["mean"]) / exact["sd"])
+    assert exact_shift > 0.1 and not check.gaussian_usable
+    assert check.max_mean_shift_sd == pytest.approx(exact_shift, rel=0.3)
+    assert "Gaussian not usable as is" in check.verdict and "reliable" in check.verdict
     laplace_sd = np.sqrt(np.diag(model.posterior_cov_))
     laplace_error = np.abs(model.posterior_mean_ - exact["mean"])
     corrected_error = np.abs(check.mean - exact["mean"])
@@ -337,6 +342,42 @@ def test_effective_n_params_counts_well_determined_parameters():
     assert abs(weak.effective_n_params_ - 2) < 0.01
 
 
+def test_corrected_summary_and_predictions_follow_the_exact_posterior():
+    X, y = binary_data(12, 1)
+    model = fit_slope_model(X, y)
+    exact = exact_posterior(model, X[:, 0], y)
+    with pytest.raises(ValueError, match="check_approximation"):
+        model.summary(method="corrected")
+    model.check_approximation(X, y, draws=4000, random_state=0)
+    gaussian = model.summary()
+    corrected = model.summary(ci_prob=0.9, method="corrected")
+    assert list(corrected.columns) == ["mean", "sd", "ci_lower", "ci_upper"]
+    assert list(gaussian.columns) == ["mean", "sd", "ci_lower", "ci_upper"]  # no z, p
+    corrected_error = np.abs(corrected["mean"].to_numpy() - exact["mean"])
+    gaussian_error = np.abs(gaussian["mean"].to_numpy() - exact["mean"])
+    assert np.all(corrected_error < 0.5 * gaussian_error)
+    np.testing.assert_allclose(corrected["sd"].to_numpy(), exact["sd"], rtol=0.1)
+    assert np.all(corrected["ci_lower"] < corrected["mean"])
+    assert np.all(corrected["mean"] < corrected["ci_upper"])
+    x_new = np.array([-2.0, 0.0, 1.5])
+    exact_proba = exact["predictive"](x_new)
+    corrected_proba = model.predict_proba(x_new[:, None], method="corrected")[:, 1]
+    probit_proba = model.predict_proba(x_new[:, None])[:, 1]
+    assert np.all(np.abs(corrected_proba - exact_proba) < 0.01)
+    assert np.max(np.abs(corrected_proba - exact_proba)) < np.max(
+        np.abs(probit_proba - exact_proba)
+    )
+    lower, upper = model.predict_interval(x_new[:, None], prob=0.9, method="corrected")
+    assert np.all((lower[:, 1] < corrected_proba) & (corrected_proba < upper[:, 1]))
+    odds = model.summary(exponentiate=True)
+    draws = model.posterior_.sample(200_000, np.random.default_rng(0))
+    np.testing.assert_allclose(odds["mean"], np.exp(draws).mean(axis=0), rtol=0.02)
+    np.testing.assert_allclose(odds["sd"], np.exp(draws).std(axis=0), rtol=0.05)
+    model.fit(X, y)  # a new fit forgets the old check
+    with pytest.raises(ValueError, match="check_approximation"):
+        model.predict_proba(X, method="corrected")
+
+
 def test_flat_prior_has_no_evidence():
     X, y = binary_data(60, 7)
     model = LaplaceLogisticRegression(intercept_prior_scale=None).fit(X, y)
@@ -355,8 +396,8 @@ def test_check_approximation_passes_on_large_n():
     model = LaplaceLogisticRegression().fit(X, y)
     check = model.check_approximation(X, y, random_state=0)
     assert isinstance(check, ApproximationCheck)
-    assert check.pareto_k < 0.5 and check.trustworthy
-    assert "trustworthy" in str(check)
+    assert check.pareto_k < 0.5 and check.correction_reliable and check.gaussian_usable
+    assert str(check).startswith("Gaussian usable as is")
     assert check.mean.shape == check.sd.shape == model.posterior_mean_.shape
     assert check.ess > 0.5 * check.n_draws
     table = check.to_frame()
@@ -373,7 +414,7 @@ def test_check_approximation_flags_nearly_separable_data():
     # draws), so judge the median of five independent checks.
     checks = [model.check_approximation(X, y, random_state=seed) for seed in range(5)]
     assert np.median([check.pareto_k for check in checks]) > 0.7
-    flagged = [check for check in checks if not check.trustworthy]
+    flagged = [check for check in checks if not check.correction_reliable]
     assert len(flagged) >= 3
     assert all("NUTS" in check.verdict for check in flagged)
 

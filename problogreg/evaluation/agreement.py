@@ -31,12 +31,11 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
+# A cheap posterior is "good enough" when every mean is within MEAN_TOLERANCE_SD
+# reference posterior sds and every sd ratio within SD_RATIO_TOLERANCE of 1: the same
+# thresholds as Laplace's check_approximation() applies to its plain Gaussian.
+from ..models._approximation_check import MEAN_TOLERANCE_SD, SD_RATIO_TOLERANCE
 from ..posterior.arviz_io import flat_draws, flatten_draws, posterior_tree
-
-#: agreement(): a cheap posterior is "good enough" when every mean is within this many
-#: reference posterior sds, and every sd ratio within this relative distance of 1.
-MEAN_TOLERANCE_SD = 0.1
-SD_RATIO_TOLERANCE = 0.1
 
 
 @dataclass

@@ -55,6 +55,7 @@ def compare(
     sample_weight=None,
     random_state=0,
     method: str = "stacking",
+    resolve_loo: bool = True,
 ) -> pd.DataFrame:
     """Compare fitted models by ELPD-LOO (and held-out scores when test data are given).
 
@@ -73,16 +74,23 @@ def compare(
         the table the same at every call.
     method : {"stacking", "BB-pseudo-BMA", "pseudo-BMA"}
         Model weights, as in ``az.compare``.
+    resolve_loo : bool, default=True
+        Replace leave-one-out values that their diagnostic flags (Pareto k above
+        the threshold; high leverage for a point estimate) by exact refits, or by
+        K-fold cross-validation when too many rows are flagged
+        (:mod:`problogreg.posterior.refit_loo`); ``loo_method`` says which was used.
+        False: the one-shot estimates, warnings and all.
 
     Returns
     -------
     DataFrame indexed by model name, best first, with columns ``rank``,
     ``elpd_loo``, ``se``, ``p_loo``, ``elpd_diff``, ``dse``, ``weight``,
-    ``loo_method``, ``max_pareto_k`` (PSIS methods only; NaN where no
-    importance sampling is involved), ``pareto_k_warning`` (True when some
-    observation's k exceeds ArviZ's threshold: that LOO estimate is unreliable),
-    and with test data ``test_log_loss``, ``test_brier``, ``test_accuracy``,
-    ``test_ece``.
+    ``loo_method``, ``max_pareto_k`` (after resolution; PSIS methods only; NaN where
+    no importance sampling is involved), ``pareto_k_warning`` (True when some
+    observation's k still exceeds ArviZ's threshold or a refit failed: that LOO
+    estimate is unreliable), ``mcse_elpd`` (Monte Carlo standard error of
+    ``elpd_loo``; 0 for exact values), and with test data ``test_log_loss``,
+    ``test_brier``, ``test_accuracy``, ``test_ece``.
 
     Examples
     --------
@@ -100,7 +108,9 @@ def compare(
     if (X_test is None) != (y_test is None):
         raise ValueError("Pass both X_test and y_test, or neither.")
     loos = {
-        name: model_loo(model, X, y, sample_weight, random_state, name=repr(name))
+        name: model_loo(
+            model, X, y, sample_weight, random_state, name=repr(name), resolve=resolve_loo
+        )
         for name, model in models.items()
     }
     table = az.compare(loos, method=method, round_to="none")
@@ -116,6 +126,7 @@ def compare(
         bool(loos[name].warning) and is_sampled
         for name, is_sampled in zip(table.index, sampled, strict=True)
     ]
+    table["mcse_elpd"] = [loos[name].mcse_elpd for name in table.index]
     if X_test is not None:
         scores = pd.DataFrame(
             {name: heldout_scores(models[name], X_test, y_test) for name in table.index}

@@ -9,13 +9,21 @@ the self-normalised weights give corrected posterior means and sds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from ..posterior.draws import DrawPredictor
+from ..posterior.draws import gaussian_draws as laplace_draws
 from ..posterior.loo import pareto_k_threshold, smoothed_log_weights
+
+#: The plain Gaussian is usable when the importance-sampling correction moves every
+#: mean by at most this many corrected sds ...
+MEAN_TOLERANCE_SD = 0.1
+#: ... and every sd by at most this fraction (the thresholds of ``agreement()``).
+SD_RATIO_TOLERANCE = 0.1
+
+__all__ = ["ApproximationCheck", "importance_check", "laplace_draws", "laplace_log_ratio"]
 
 
 @dataclass(frozen=True)
@@ -27,7 +35,9 @@ class ApproximationCheck:
     pareto_k : float
         Shape of the generalised Pareto fit to the largest importance ratios
         :math:`p(\\phi \\mid y) / q(\\phi)`. Below ``threshold`` the ratios have
-        a finite variance in practice and the Laplace approximation is good.
+        a finite variance in practice and the importance-sampling correction is
+        reliable (``correction_reliable``); whether the Gaussian itself is close
+        enough is ``gaussian_usable``.
     ess : float
         Effective sample size of the Pareto-smoothed weights, :math:`1 / \\sum_s w_s^2`.
     mean, sd : ndarray of shape (n_params,)
@@ -40,6 +50,11 @@ class ApproximationCheck:
     n_draws : int
     threshold : float
         :math:`\\min(1 - 1/\\log_{10} S, 0.7)` for S draws (Vehtari et al., 2024).
+    draws : ndarray of shape (S, n_params)
+        The Laplace draws of the free parameters ...
+    log_weights : ndarray of shape (S,)
+        ... and their normalised, Pareto-smoothed log importance weights: the
+        corrected posterior as a weighted sample.
     """
 
     pareto_k: float
@@ -51,23 +66,59 @@ class ApproximationCheck:
     names: list
     n_draws: int
     threshold: float
+    draws: np.ndarray = field(repr=False, default=None)
+    log_weights: np.ndarray = field(repr=False, default=None)
 
     @property
-    def trustworthy(self) -> bool:
-        return self.pareto_k < self.threshold
+    def correction_reliable(self) -> bool:
+        """The importance-sampling correction (``mean``, ``sd``, the corrected outputs)
+        can be trusted: k below the threshold."""
+        return bool(self.pareto_k < self.threshold)
+
+    @property
+    def max_mean_shift_sd(self) -> float:
+        """Largest |Laplace mean - corrected mean| in corrected posterior sds."""
+        return float(np.max(np.abs(self.laplace_mean - self.mean) / self.sd))
+
+    @property
+    def max_sd_error(self) -> float:
+        """Largest |Laplace sd / corrected sd - 1|."""
+        return float(np.max(np.abs(self.laplace_sd / self.sd - 1)))
+
+    @property
+    def gaussian_usable(self) -> bool:
+        """The plain Gaussian can be used as is: the correction is reliable and moves no
+        mean by more than :data:`MEAN_TOLERANCE_SD` sd and no sd by more than
+        :data:`SD_RATIO_TOLERANCE` (the thresholds of ``agreement()``)."""
+        return (
+            self.correction_reliable
+            and self.max_mean_shift_sd <= MEAN_TOLERANCE_SD
+            and self.max_sd_error <= SD_RATIO_TOLERANCE
+        )
 
     @property
     def verdict(self) -> str:
-        if self.trustworthy:
+        k_text = f"Pareto k = {self.pareto_k:.2f}"
+        if not self.correction_reliable:
             return (
-                f"Pareto k = {self.pareto_k:.2f} < {self.threshold:.2f}: the Laplace "
-                f"approximation is trustworthy (importance-sampling ESS {self.ess:.0f} of "
-                f"{self.n_draws})."
+                f"Gaussian not usable as is, and its importance-sampling correction is "
+                f"unreliable ({k_text} >= {self.threshold:.2f}): the posterior is far from "
+                "Gaussian; sample the exact posterior with NUTS (PyMCLogisticRegression)."
             )
+        shifts = (
+            f"the correction moves means by up to {self.max_mean_shift_sd:.2f} sd and sds "
+            f"by up to {100 * self.max_sd_error:.0f}% (limits {MEAN_TOLERANCE_SD} sd, "
+            f"{100 * SD_RATIO_TOLERANCE:.0f}%)"
+        )
+        correction = (
+            f"the importance-sampling correction is reliable ({k_text} < "
+            f"{self.threshold:.2f}, ESS {self.ess:.0f} of {self.n_draws})"
+        )
+        if self.gaussian_usable:
+            return f"Gaussian usable as is: {shifts}; {correction}."
         return (
-            f"Pareto k = {self.pareto_k:.2f} >= {self.threshold:.2f}: the posterior is far from "
-            "Gaussian and the Laplace approximation (and its importance-sampling correction) "
-            "cannot be trusted; sample the exact posterior with NUTS (PyMCLogisticRegression)."
+            f"Gaussian not usable as is: {shifts}; {correction}, so use the corrected "
+            "output (summary(method='corrected'), predict_proba(method='corrected')) or NUTS."
         )
 
     def __str__(self) -> str:
@@ -103,16 +154,9 @@ def importance_check(
         names=list(names),
         n_draws=len(draws),
         threshold=pareto_k_threshold(len(draws)),
+        draws=draws,
+        log_weights=log_weights,
     )
-
-
-def laplace_draws(posterior, layout, n_draws: int, rng: np.random.Generator):
-    """Draws of the Laplace Gaussian: free draws (S, p), their standard normals, and a
-    :class:`~problogreg.posterior.draws.DrawPredictor` over them."""
-    noise = rng.standard_normal((n_draws, posterior.dim))
-    free = posterior.noise_to_draws(noise)
-    predictor = DrawPredictor.linear(*layout.class_rows(layout.to_likelihood(free)))
-    return free, noise, predictor
 
 
 def laplace_log_ratio(posterior, draws, data, log_prior) -> np.ndarray:

@@ -11,10 +11,10 @@ from ..posterior.draws import BLOCK_ELEMENTS
 from ..posterior.gaussian import logit_moments, moderated_log_proba
 from ._blocked_predictions import lazy_on_dask
 
-_PREDICT_METHODS = ("probit", "mc", "map")
+_PREDICT_METHODS = ("probit", "mc", "map", "corrected")
 
 
-def _check_prob(prob) -> float:
+def check_prob(prob) -> float:
     if isinstance(prob, bool) or not np.isscalar(prob) or not 0 < prob < 1:
         raise ValueError(f"prob must be a number strictly between 0 and 1; got {prob!r}.")
     return float(prob)
@@ -43,6 +43,8 @@ class GaussianPredictionMixin:
         if method == "map":
             return super().predict_log_proba(X)
         X = validate_predict_data(self, X)
+        if method == "corrected":
+            return self._corrected_predictor().mean_log_proba(X)
         if method == "mc":
             _, _, predictor = self._draws(check_count(draws, "draws"), random_state)
             return predictor.mean_log_proba(X)
@@ -59,7 +61,7 @@ class GaussianPredictionMixin:
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        method : {"probit", "mc", "map"}, default="probit"
+        method : {"probit", "mc", "map", "corrected"}, default="probit"
             "probit": closed form. For two classes the moderated output
             :math:`\\sigma(\\mu / \\sqrt{1 + \\pi s^2 / 8})`, with :math:`\\mu, s^2`
             the posterior mean and variance of the linear predictor; for more
@@ -67,6 +69,9 @@ class GaussianPredictionMixin:
             see :func:`~problogreg.posterior.gaussian.moderated_log_proba`.
             "mc": the average of the softmax over ``draws`` posterior draws
             (seeded by ``random_state``). "map": plug-in probabilities at the MAP.
+            "corrected": :math:`\\sum_s w_s\\,\\mathrm{softmax}(\\eta_s)` over the
+            importance-weighted draws of ``check_approximation()`` (call it first):
+            the exact posterior's predictive.
         draws : int, default=4000
             Monte Carlo draws for ``method="mc"``.
         random_state : None, int or numpy Generator, default=0
@@ -83,7 +88,7 @@ class GaussianPredictionMixin:
         log_proba = self.predict_log_proba(X)
         return log_proba[:, 1] - log_proba[:, 0] if len(self.classes_) == 2 else log_proba
 
-    def predict_interval(self, X, prob=0.94, draws=4000, random_state=0):
+    def predict_interval(self, X, prob=0.94, draws=4000, random_state=0, method="gaussian"):
         """Equal-tailed posterior intervals of each class probability.
 
         Binary: exact under the Gaussian posterior. The linear predictor is
@@ -100,13 +105,20 @@ class GaussianPredictionMixin:
         draws : int, default=4000
             Monte Carlo draws (multiclass only).
         random_state : None, int or numpy Generator, default=0
+        method : {"gaussian", "corrected"}, default="gaussian"
+            "corrected": weighted quantiles over the importance-weighted draws of
+            ``check_approximation()`` (call it first): intervals of the exact posterior.
 
         Returns
         -------
         lower, upper : ndarrays of shape (n_samples, n_classes)
         """
-        prob = _check_prob(prob)
+        prob = check_prob(prob)
+        if method not in ("gaussian", "corrected"):
+            raise ValueError(f"method must be 'gaussian' or 'corrected'; got {method!r}.")
         X = validate_predict_data(self, X)
+        if method == "corrected":
+            return self._corrected_predictor().interval(X, prob)
         if len(self.classes_) == 2:
             mean, cov = logit_moments(self.posterior_, self.result_.layout, X)
             half_width = stats.norm.ppf(0.5 + prob / 2) * np.sqrt(cov[:, 1, 1])

@@ -20,13 +20,14 @@ every intercept draw sums to zero exactly).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
+from scipy import stats
 from sklearn.utils.validation import check_is_fitted
 
-from ..core.jeffreys import JeffreysPenalty
-from ..core.likelihood import SoftmaxLikelihood
 from ..core.newton import DENSE_HESSIAN_MAX_BYTES
 from ..core.validation import (
     check_count,
@@ -35,8 +36,15 @@ from ..core.validation import (
     validate_training_data,
 )
 from ..posterior.arviz_io import coef_intercept_variables
-from ..posterior.gaussian import laplace_posterior
-from ..posterior.loo import psis_loo
+from ..posterior.draws import DrawPredictor, draw_quantiles
+from ..posterior.gaussian import laplace_posterior, logit_moments, moderated_log_proba
+from ..posterior.loo import pointwise_loo, psis_loo, smoothed_log_weights
+from ..posterior.refit_loo import (
+    RefitProblem,
+    log_prior_of_draws,
+    refits_are_cheap,
+    resolve_loo,
+)
 from ._approximation_check import (
     ApproximationCheck,
     importance_check,
@@ -45,7 +53,7 @@ from ._approximation_check import (
 )
 from ._binomial import binomial_rows, check_trials
 from ._evidence import effective_n_params, laplace_log_evidence, maximise_evidence
-from ._laplace_predictions import GaussianPredictionMixin
+from ._laplace_predictions import GaussianPredictionMixin, check_prob
 from ._marginal_effects import draws_table
 from ._posterior_api import check_draws, check_returned_size, draws_datatree
 from .map import MAPLogisticRegression
@@ -102,6 +110,9 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
     evidence_prior_scale_ : float or ndarray
         Only with ``optimize_prior=True``: the ``prior_scale`` argument that
         maximises the evidence; ``prior_scale_`` holds the resolved scales.
+    approximation_check_ : ApproximationCheck
+        Only after :meth:`check_approximation`: the importance-sampling check and
+        its weighted draws (the corrected posterior).
     Others as for :class:`~problogreg.MAPLogisticRegression`: ``result_``,
     ``coef_``, ``intercept_``, ``hessian_``, ``classes_``, ``prior_scale_``, ...
 
@@ -192,6 +203,8 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
             del self.evidence_prior_scale_
         self._store_result(result, groups)
         result = self.result_
+        if hasattr(self, "approximation_check_"):
+            del self.approximation_check_
         self.posterior_ = laplace_posterior(result)
         self.posterior_mean_ = result.mode.copy()
         self.posterior_cov_ = self.posterior_.covariance()
@@ -231,14 +244,88 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         rng = check_random_state(random_state)
         return laplace_draws(self.posterior_, self.result_.layout, n_draws, rng)
 
-    def _log_prior(self, free, X, codes, weights) -> np.ndarray:
-        """Log prior density of free draws (S, p); the Jeffreys prior needs the data."""
-        if not self.result_.prior.jeffreys:
-            return self.result_.log_prior(free)
+    # -- summaries ---------------------------------------------------------------
+    def _corrected_draws(self):
+        """Free draws (S, p) and normalised log weights of the corrected posterior."""
+        check_is_fitted(self)
+        check = getattr(self, "approximation_check_", None)
+        if check is None:
+            raise ValueError(
+                "method='corrected' uses the importance weights that check_approximation() "
+                "computes: call model.check_approximation(X, y) on the training data first."
+            )
+        if not check.correction_reliable:
+            raise ValueError(
+                f"The importance-sampling correction is unreliable (Pareto k = "
+                f"{check.pareto_k:.2f} >= {check.threshold:.2f}): corrected output would not "
+                "be trustworthy either. Sample the exact posterior with PyMCLogisticRegression."
+            )
+        return check.draws, check.log_weights
+
+    def _corrected_predictor(self) -> DrawPredictor:
+        free, log_weights = self._corrected_draws()
         layout = self.result_.layout
-        likelihood = SoftmaxLikelihood(X, codes, weights, layout.n_classes, reference=True)
-        penalty = JeffreysPenalty(likelihood)
-        return np.array([-penalty.value(theta) for theta in layout.to_likelihood(free)])
+        return DrawPredictor.linear(
+            *layout.class_rows(layout.to_likelihood(free)), log_weights=log_weights
+        )
+
+    def summary(
+        self, ci_prob: float = 0.95, exponentiate: bool = False, method: str = "gaussian"
+    ) -> pd.DataFrame:
+        """Posterior summary of every coefficient: mean, sd and equal-tailed credible interval.
+
+        Parameters
+        ----------
+        ci_prob : float, default=0.95
+            Probability inside each credible interval.
+        exponentiate : bool, default=False
+            Summarise the odds ratios :math:`e^{\\theta}` instead: their posterior
+            mean and sd (log-normal moments :math:`e^{\\mu + s^2/2}` and
+            :math:`e^{\\mu + s^2/2}\\sqrt{e^{s^2} - 1}` under the Gaussian; weighted
+            moments of :math:`e^{\\theta_s}` when corrected) and the exponentiated
+            interval ends.
+        method : {"gaussian", "corrected"}, default="gaussian"
+            "gaussian": the Laplace posterior :math:`N(\\hat\\theta, \\Sigma)`: mean
+            the MAP, sd :math:`\\sqrt{\\Sigma_{jj}}`, interval
+            mean :math:`\\pm \\Phi^{-1}((1 + p)/2)` sd. "corrected": the exact
+            posterior as the importance-weighted Laplace draws of
+            :meth:`check_approximation` (call it first): weighted mean
+            :math:`\\sum_s w_s \\theta_s`, weighted sd, and weighted quantiles
+            :math:`(1 \\mp p)/2` for the interval.
+
+        Returns
+        -------
+        DataFrame indexed by (class, term) with ``mean``, ``sd``, ``ci_lower``,
+        ``ci_upper`` (a Bayesian summary: no z or p-values, which belong to the
+        MAP/MLE summary of :class:`~problogreg.MAPLogisticRegression`).
+        """
+        check_is_fitted(self)
+        ci_prob = check_prob(ci_prob)
+        layout = self.result_.layout
+        if method == "gaussian":
+            mean = self.result_.theta
+            sd = self.posterior_.marginal_sd(layout.jacobian())
+            half_width = stats.norm.ppf(0.5 + ci_prob / 2) * sd
+            lower, upper = mean - half_width, mean + half_width
+            if exponentiate:
+                odds_mean = np.exp(mean + sd**2 / 2)
+                mean, sd = odds_mean, odds_mean * np.sqrt(np.expm1(sd**2))
+                lower, upper = np.exp(lower), np.exp(upper)
+        elif method == "corrected":
+            free, log_weights = self._corrected_draws()
+            theta = layout.to_likelihood(free)
+            theta = np.exp(theta) if exponentiate else theta
+            weights = np.exp(log_weights)
+            mean = weights @ theta
+            sd = np.sqrt(weights @ (theta - mean) ** 2)
+            tails = [(1 - ci_prob) / 2, (1 + ci_prob) / 2]
+            lower, upper = draw_quantiles(theta, tails, log_weights)
+        else:
+            raise ValueError(f"method must be 'gaussian' or 'corrected'; got {method!r}.")
+        columns = {"mean": mean, "sd": sd, "ci_lower": lower, "ci_upper": upper}
+        table = self._coefficient_frame(columns)
+        table.attrs["ci_prob"] = ci_prob
+        return table
 
     def _effect_table(self, contrasts, ci_prob=0.95, draws=4000, random_state=0):
         """Marginal effects over ``draws`` draws of the Laplace posterior."""
@@ -281,10 +368,15 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
 
         Draws :math:`\\phi_s \\sim q = N(\\hat\\phi, H^{-1})`, weights them by
         :math:`r_s = \\tilde p(\\phi_s \\mid y) / q(\\phi_s)` with
-        :math:`\\tilde p` the unnormalised exact posterior, smooths the largest
-        ratios, and reports the Pareto shape k of their tail: below the
-        threshold the approximation is good and the self-normalised weights give
-        corrected posterior means and sds; above it, use NUTS.
+        :math:`\\tilde p` the unnormalised exact posterior, and smooths the largest
+        ratios. Two answers (see :class:`ApproximationCheck`):
+
+        * ``correction_reliable``: the Pareto shape k of the ratios' tail is below
+          the threshold, so the self-normalised weights give trustworthy corrected
+          posterior means and sds (and corrected summaries and predictions);
+        * ``gaussian_usable``: moreover the plain Gaussian is usable as is: the
+          correction moves every mean by at most 0.1 corrected sd and every sd by
+          at most 10% (the thresholds of ``agreement()`` against NUTS).
 
         Parameters
         ----------
@@ -297,30 +389,50 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         Returns
         -------
         ApproximationCheck
+            Also stored as ``approximation_check_``: its weighted draws are the
+            corrected posterior that ``summary(method="corrected")``,
+            ``predict_proba(method="corrected")`` and
+            ``predict_interval(method="corrected")`` use.
         """
         check_is_fitted(self)
         draws = check_count(draws, "draws", minimum=100)
         X, codes, weights = validate_training_data(self, X, y, sample_weight)
         sample = self._draws(draws, random_state)
         free = sample[0]
-        log_prior = self._log_prior(free, X, codes, weights)
+        objective = self._refit_problem(X, codes, weights).objective(weights)
+        log_prior = log_prior_of_draws(objective, free)
         log_ratio = laplace_log_ratio(self.posterior_, sample, (X, codes, weights), log_prior)
         layout = self.result_.layout
-        return importance_check(
+        self.approximation_check_ = importance_check(
             free,
             log_ratio,
             self.posterior_mean_,
             self.posterior_.marginal_sd(),
             layout.free_labels(self.classes_, feature_names(self)),
         )
+        return self.approximation_check_
 
-    def loo(self, X, y, sample_weight=None, draws=4000, random_state=0, trials=None):
-        """PSIS-LOO of the Laplace posterior, corrected towards the exact posterior.
+    def _refit_problem(self, X, codes, weights) -> RefitProblem:
+        return RefitProblem(X, codes, weights, self.result_, self.tol, self.max_iter)
+
+    def loo(self, X, y, sample_weight=None, draws=4000, random_state=0, trials=None, resolve=True):
+        """Leave-one-out ELPD of the exact posterior: PSIS-LOO of the Laplace draws,
+        corrected by refits where it is unreliable.
 
         The Gaussian's draws are importance-weighted by :math:`\\log p - \\log q`
         (the exact unnormalised log posterior minus the Gaussian's log density),
         so the leave-one-out weights target the exact posterior's LOO predictive
-        (see :func:`~problogreg.posterior.loo.psis_loo`).
+        (see :func:`~problogreg.posterior.loo.psis_loo`). With ``resolve``, rows
+        whose Pareto k exceeds the threshold are refitted (Newton from the mode
+        without the row, then importance sampling from that refit's Gaussian
+        towards the exact posterior without the row; K-fold when too many rows
+        are flagged, see :func:`~problogreg.posterior.refit_loo.resolve_loo`); and
+        when refitting every row is cheap (:func:`refits_are_cheap`), every row is
+        refitted, which removes the small optimistic bias PSIS has on small data.
+        When no importance sampling from a Gaussian reaches the exact posterior (the
+        k of :math:`\\log p - \\log q` over the draws, or of a refit, stays above the
+        threshold), the estimate becomes the LOO of the Laplace model as it predicts:
+        its moderated predictive, refitted without each row (K-fold when not cheap).
 
         Parameters
         ----------
@@ -332,24 +444,71 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         trials : array-like, optional
             For a fit on binomial counts (``y`` the successes): each group is left
             out whole, and its log-likelihood includes the binomial coefficient.
+        resolve : bool, default=True
+            False: plain PSIS-LOO, whatever its Pareto k. With ``trials`` (binomial
+            groups, left out whole) the estimate is plain PSIS-LOO: refits of groups
+            are not implemented.
 
         Returns
         -------
         LOOResult
-            An ``arviz.ELPDDataLOO``, accepted by ``arviz.compare``.
+            An ``arviz.ELPDDataLOO``, accepted by ``arviz.compare``, with
+            ``mcse_elpd`` (the Monte Carlo standard error of ``elpd``).
         """
         check_is_fitted(self)
         check_trials(self, trials)
         X, y, sample_weight, groups = binomial_rows(X, y, sample_weight, trials)
         X, codes, weights = validate_training_data(self, X, y, sample_weight)
-        free, noise, predictor = self._draws(check_count(draws, "draws"), random_state)
+        rng = check_random_state(random_state)
+        problem = self._refit_problem(X, codes, weights)
+        free, noise, predictor = laplace_draws(
+            self.posterior_, self.result_.layout, check_count(draws, "draws"), rng
+        )
         log_likelihood = predictor.pointwise_log_likelihood(X, codes)
-        log_p = log_likelihood @ weights + self._log_prior(free, X, codes, weights)
+        log_p = log_likelihood @ weights + log_prior_of_draws(problem.objective(weights), free)
+        correction = log_p - self.posterior_.log_density_of_noise(noise)
         if groups is not None:
             log_likelihood, weights = groups.grouped(log_likelihood), groups.weights
-        return psis_loo(
+        loo = psis_loo(
             log_likelihood,
             weights,
-            log_correction=log_p - self.posterior_.log_density_of_noise(noise),
+            log_correction=correction,
             method="PSIS-LOO of posterior-approximation draws",
         )
+        if not resolve or groups is not None:
+            # Refits leave out rows; binomial groups are left out whole, not refitted yet.
+            return loo
+        correction_k = float(smoothed_log_weights(correction)[1])
+        if correction_k > loo.good_k:
+            reason = (
+                f"the Gaussian is too far from the posterior to correct: k = {correction_k:.2f}"
+            )
+            return self._gaussian_predictive_loo(problem, rng, reason)
+        if refits_are_cheap(problem):
+            every_row = np.ones(len(codes), dtype=bool)
+            resolved = resolve_loo(
+                loo, problem, every_row, rng, reason="small data", max_refits=len(codes)
+            )
+        else:
+            flagged = ~(loo.pareto_k.values <= loo.good_k)  # NaN k is unreliable too
+            resolved = resolve_loo(loo, problem, flagged, rng, reason=f"k > {loo.good_k:.2f}")
+        if resolved.warning:
+            reason = (
+                "importance sampling unreliable even after refits: max k = "
+                f"{float(resolved.pareto_k.max()):.2f}"
+            )
+            return self._gaussian_predictive_loo(problem, rng, reason)
+        return resolved
+
+    def _gaussian_predictive_loo(self, problem: RefitProblem, rng, reason: str):
+        """LOO of the Laplace model as it predicts (its moderated predictive), refitted
+        without each row (or by K-fold when that is not cheap): used when no importance
+        sampling from a Gaussian reaches the exact posterior."""
+        problem = dataclasses.replace(problem, predictive="gaussian")
+        moments = logit_moments(self.posterior_, self.result_.layout, problem.X)
+        rows = np.arange(problem.n)
+        lpd_i = problem.weights * moderated_log_proba(*moments)[rows, problem.codes]
+        full = pointwise_loo(lpd_i, lpd_i, n_samples=0, method="")
+        max_refits = problem.n if refits_are_cheap(problem) else 0
+        every_row = np.ones(problem.n, dtype=bool)
+        return resolve_loo(full, problem, every_row, rng, reason=reason, max_refits=max_refits)

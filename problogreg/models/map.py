@@ -265,27 +265,32 @@ class MAPLogisticRegression(
         std_error = laplace_posterior(self.result_).marginal_sd(layout.jacobian())
         z = estimate / std_error
         half_width = stats.norm.ppf(0.5 + ci_prob / 2) * std_error
-        row_classes = layout.row_classes(self.classes_)
-        names = feature_names(self)
-        terms = ["intercept"] * len(row_classes) + names * len(row_classes)
-        classes = row_classes + [c for c in row_classes for _ in names]
-        table = pd.DataFrame(
-            {
-                "estimate": estimate,
-                "std_error": std_error,
-                "z": z,
-                "p_value": 2 * stats.norm.sf(np.abs(z)),
-                "ci_lower": estimate - half_width,
-                "ci_upper": estimate + half_width,
-            },
-            index=pd.MultiIndex.from_arrays([classes, terms], names=["class", "term"]),
-        )
-        order = np.argsort([row_classes.index(c) for c in classes], kind="stable")
-        table = table.iloc[order]
+        columns = {
+            "estimate": estimate,
+            "std_error": std_error,
+            "z": z,
+            "p_value": 2 * stats.norm.sf(np.abs(z)),
+            "ci_lower": estimate - half_width,
+            "ci_upper": estimate + half_width,
+        }
+        table = self._coefficient_frame(columns)
         if exponentiate:
             table = exponentiated(table)
         table.attrs["ci_prob"] = ci_prob
         return table
+
+    def _coefficient_frame(self, columns: dict) -> pd.DataFrame:
+        """Per-parameter columns (in likelihood coordinates) indexed by (class, term), the
+        reference class of a reference-parametrised model left out."""
+        row_classes = self.result_.layout.row_classes(self.classes_)
+        names = feature_names(self)
+        terms = ["intercept"] * len(row_classes) + names * len(row_classes)
+        classes = row_classes + [c for c in row_classes for _ in names]
+        table = pd.DataFrame(
+            columns, index=pd.MultiIndex.from_arrays([classes, terms], names=["class", "term"])
+        )
+        order = np.argsort([row_classes.index(c) for c in classes], kind="stable")
+        return table.iloc[order]
 
     def odds_ratios(self, ci_prob: float = 0.95) -> pd.DataFrame:
         """``summary(ci_prob, exponentiate=True)``: odds ratios with their intervals."""

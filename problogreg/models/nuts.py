@@ -60,6 +60,7 @@ from ._binomial import binomial_rows, check_trials
 from ._draw_predictions import DrawPredictionMixin
 from ._marginal_effects import MarginalEffectsMixin, draws_table
 from ._mode import mode_finder
+from ._nuts_loo import resolve_nuts_loo
 from ._nuts_run import build_pymc_model, choose_tune, run_nuts
 from ._posterior_api import check_draws, draws_datatree
 from ._sampling_diagnostics import (
@@ -371,8 +372,9 @@ class PyMCLogisticRegression(
         attrs = dict(self.idata_.posterior.attrs)
         return draws_datatree(self, variables, predictor, chains, X, y, attrs)
 
-    def loo(self, X, y, sample_weight=None, trials=None):
-        """PSIS-LOO of the NUTS draws (see :func:`~problogreg.posterior.loo.psis_loo`).
+    def loo(self, X, y, sample_weight=None, trials=None, random_state=0, resolve=True):
+        """PSIS-LOO of the NUTS draws (see :func:`~problogreg.posterior.loo.psis_loo`),
+        with rows of high Pareto k refitted (see :mod:`problogreg.models._nuts_loo`).
 
         Parameters
         ----------
@@ -381,6 +383,12 @@ class PyMCLogisticRegression(
             The training weights (they weight each row's score and its removal).
         trials : array-like, optional
             For a fit on binomial counts: a group is left out whole.
+        random_state : None, int or numpy Generator, default=0
+            Seeds the refits' draws.
+        resolve : bool, default=True
+            False: plain PSIS-LOO, whatever its Pareto k. With ``trials`` (binomial
+            groups, left out whole) the estimate is plain PSIS-LOO: refits of groups
+            are not implemented.
 
         Returns
         -------
@@ -392,12 +400,16 @@ class PyMCLogisticRegression(
         log_likelihood = self._predictor().pointwise_log_likelihood(X, codes)
         if groups is not None:
             log_likelihood, weights = groups.grouped(log_likelihood), groups.weights
-        return psis_loo(
+        loo = psis_loo(
             log_likelihood,
             weights,
             r_eff=relative_efficiency(self.idata_.posterior.to_dataset()),
             method="PSIS-LOO of NUTS draws",
         )
+        if not resolve or groups is not None:
+            # Refits leave out rows; binomial groups are left out whole, not refitted yet.
+            return loo
+        return resolve_nuts_loo(self, loo, X, codes, weights, random_state)
 
     def summary(self, exponentiate=False, **kwargs):
         """ArviZ summary of ``coef`` and ``intercept``: mean, sd, interval, ESS, R-hat.

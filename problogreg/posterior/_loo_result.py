@@ -5,13 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import arviz as az
+import numpy as np
 
 
 @dataclass(kw_only=True, repr=False)
 class LOOResult(az.ELPDDataLOO):
-    """``arviz.ELPDDataLOO`` with the method that produced it (accepted by ``az.compare``)."""
+    """``arviz.ELPDDataLOO`` with the method that produced it (accepted by ``az.compare``),
+    the Monte Carlo standard error of ``elpd`` (and the pointwise variances it sums), and
+    the number of refits behind it."""
 
     method: str = "PSIS-LOO"
+    mcse_elpd: float = 0.0
+    variance_i: np.ndarray | None = None
+    n_refits: int = 0
 
     def _header(self):
         return f"{self.method}: {self.n_data_points} observations"

@@ -31,6 +31,15 @@ from ..core.numerics import log_sigmoid, log_softmax
 BLOCK_ELEMENTS = 2**22
 
 
+def draw_quantiles(values: np.ndarray, probs, log_weights: np.ndarray | None = None):
+    """Quantiles over the first axis (draws) of ``values``, weighted by
+    ``exp(log_weights)`` when given (inverse of the weighted empirical CDF)."""
+    if log_weights is None:
+        return np.quantile(values, probs, axis=0)
+    weights = np.exp(log_weights)
+    return np.quantile(values, probs, axis=0, weights=weights, method="inverted_cdf")
+
+
 class DrawPredictor:
     """Predictions averaged over posterior draws.
 
@@ -42,6 +51,9 @@ class DrawPredictor:
     n_draws, n_classes : int
     numbers_per_logit : int, default=1
         Working numbers ``class_logits`` needs per (draw, row, class); sets the block size.
+    log_weights : ndarray of shape (n_draws,), optional
+        Normalised log importance weights of the draws (e.g. Laplace draws corrected
+        towards the exact posterior); None: equal weights.
 
     Examples
     --------
@@ -60,15 +72,19 @@ class DrawPredictor:
         n_draws: int,
         n_classes: int,
         numbers_per_logit: int = 1,
+        log_weights: np.ndarray | None = None,
     ):
         self.class_logits = class_logits
         self.n_draws = n_draws
+        self.log_weights = log_weights
         self.n_classes = n_classes
         self.numbers_per_logit = numbers_per_logit
         self._binary_predictor = None
 
     @classmethod
-    def linear(cls, intercept: np.ndarray, coef: np.ndarray) -> DrawPredictor:
+    def linear(
+        cls, intercept: np.ndarray, coef: np.ndarray, log_weights: np.ndarray | None = None
+    ) -> DrawPredictor:
         r"""Draws of a softmax model with logits :math:`b^{(s)}_k + x^\top w^{(s)}_k`.
 
         Parameters
@@ -76,6 +92,8 @@ class DrawPredictor:
         intercept : ndarray of shape (S, K)
         coef : ndarray of shape (S, K, d)
             Every class's row (a reference class's row is zeros).
+        log_weights : ndarray of shape (S,), optional
+            Normalised log importance weights of the draws.
         """
         n_draws, n_classes, n_features = coef.shape
         # One BLAS product per block: (draws * classes, d) @ (d, rows).
@@ -85,7 +103,7 @@ class DrawPredictor:
             products = (stacked @ X.T).reshape(n_draws, n_classes, -1)
             return products.transpose(0, 2, 1) + intercept[:, None, :]
 
-        predictor = cls(logits, n_draws, n_classes)
+        predictor = cls(logits, n_draws, n_classes, log_weights=log_weights)
         if n_classes == 2:
             # The log-odds of class 1 against class 0 suffice for the log-likelihood.
             odds_coef = coef[:, 1] - coef[:, 0]
@@ -107,20 +125,25 @@ class DrawPredictor:
 
     # -- predictions ------------------------------------------------------------
     def mean_log_proba(self, X: np.ndarray) -> np.ndarray:
-        r"""Log of the posterior predictive :math:`\log \frac1S \sum_s p(k \mid x_i, \theta^{(s)})`,
-        shape (n, K)."""
+        r"""Log of the posterior predictive :math:`\log \sum_s w_s p(k \mid x_i, \theta^{(s)})`
+        (:math:`w_s = 1/S` without weights), shape (n, K)."""
         out = np.empty((X.shape[0], self.n_classes))
+        if self.log_weights is None:
+            log_weights = np.full(self.n_draws, -np.log(self.n_draws))
+        else:
+            log_weights = self.log_weights
         for rows, log_proba in self.log_proba_blocks(X):
-            out[rows] = special.logsumexp(log_proba, axis=0) - np.log(self.n_draws)
+            out[rows] = special.logsumexp(log_proba + log_weights[:, None, None], axis=0)
         return out
 
     def interval(self, X: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]:
-        """Equal-tailed ``prob`` intervals of each class probability over the draws, (n, K) each."""
+        """Equal-tailed ``prob`` intervals of each class probability over the (weighted)
+        draws, (n, K) each."""
         lower = np.empty((X.shape[0], self.n_classes))
         upper = np.empty_like(lower)
         tails = [(1 - prob) / 2, (1 + prob) / 2]
         for rows, log_proba in self.log_proba_blocks(X):
-            lower[rows], upper[rows] = np.quantile(np.exp(log_proba), tails, axis=0)
+            lower[rows], upper[rows] = draw_quantiles(np.exp(log_proba), tails, self.log_weights)
         return lower, upper
 
     def sample_labels(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -165,3 +188,13 @@ class DrawPredictor:
         for rows, values in self._observed_blocks(X, codes):
             total += values @ sample_weight[rows]
         return total
+
+
+def gaussian_draws(posterior, layout, n_draws: int, rng: np.random.Generator):
+    """Draws of a :class:`~problogreg.posterior.gaussian.GaussianPosterior` over the free
+    parameters of ``layout``: free draws (S, p), their standard normals, and a
+    :class:`DrawPredictor` over them."""
+    noise = rng.standard_normal((n_draws, posterior.dim))
+    free = posterior.noise_to_draws(noise)
+    predictor = DrawPredictor.linear(*layout.class_rows(layout.to_likelihood(free)))
+    return free, noise, predictor

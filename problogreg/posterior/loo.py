@@ -60,6 +60,19 @@ def smoothed_log_weights(log_ratio: np.ndarray, r_eff: float = 1.0):
     return log_weights, np.asarray(pareto_k)
 
 
+def weighted_log_mean(log_weights: np.ndarray, log_values: np.ndarray):
+    r""":math:`\log \sum_s w_s e^{v_{si}}` for each column of ``log_values`` (S, m), with
+    normalised log weights of shape (S,) or (m, S), and the delta-method Monte Carlo
+    variance of that log, :math:`\sum_s w_s^2 (e^{v_{si}} / \bar p_i - 1)^2`."""
+    log_weights = np.atleast_2d(log_weights)
+    if log_weights.shape[0] == 1:
+        log_weights = np.broadcast_to(log_weights, (log_values.shape[1], log_values.shape[0]))
+    log_mean = special.logsumexp(log_weights + log_values.T, axis=1)
+    relative = np.exp(log_values.T - log_mean[:, None]) - 1.0
+    variance = np.sum(np.exp(2 * log_weights) * relative**2, axis=1)
+    return log_mean, variance
+
+
 def psis_loo(
     log_likelihood: np.ndarray,
     sample_weight: np.ndarray | None = None,
@@ -96,7 +109,7 @@ def psis_loo(
     correction = np.zeros(n_draws) if log_correction is None else np.asarray(log_correction)
     log_ratio = (correction[:, None] - weight * log_likelihood).T
     log_weights, pareto_k = smoothed_log_weights(log_ratio, r_eff)
-    elpd_i = special.logsumexp(log_weights + log_likelihood.T, axis=1)
+    elpd_i, variance = weighted_log_mean(log_weights, log_likelihood)
     full_weights = correction - special.logsumexp(correction)
     lpd_i = special.logsumexp(full_weights[:, None] + log_likelihood, axis=0)
     return pointwise_loo(
@@ -106,6 +119,7 @@ def psis_loo(
         pareto_k=pareto_k,
         approx_posterior=log_correction is not None,
         method=method,
+        variance_i=weight**2 * variance / r_eff,
     )
 
 
@@ -117,6 +131,7 @@ def pointwise_loo(
     method: str,
     pareto_k: np.ndarray | None = None,
     approx_posterior: bool = False,
+    variance_i: np.ndarray | None = None,
 ):
     r"""An ELPD result from pointwise (already weighted) LOO log predictive densities.
 
@@ -133,6 +148,9 @@ def pointwise_loo(
     pareto_k : ndarray of shape (n,), optional
     approx_posterior : bool
         The draws came from an approximation, corrected by importance weights.
+    variance_i : ndarray of shape (n,), optional
+        Monte Carlo variances of ``elpd_i`` (None: exact, 0); the square root of
+        their sum is ``mcse_elpd``.
     """
     import xarray as xr
 
@@ -141,6 +159,7 @@ def pointwise_loo(
     n = len(elpd_i)
     coords = {"obs_id": np.arange(n)}
     k = np.zeros(n) if pareto_k is None else pareto_k
+    variance_i = np.zeros(n) if variance_i is None else np.asarray(variance_i)
     good_k = pareto_k_threshold(n_samples) if pareto_k is not None else PARETO_K_LIMIT
     return LOOResult(
         elpd=float(np.sum(elpd_i)),
@@ -149,10 +168,13 @@ def pointwise_loo(
         n_samples=n_samples,
         n_data_points=n,
         scale="log",
-        warning=bool(np.any(k > good_k)),
+        warning=bool(np.any(~(k <= good_k))),
         good_k=good_k,
         elpd_i=xr.DataArray(elpd_i, dims=["obs_id"], coords=coords),
         pareto_k=xr.DataArray(k, dims=["obs_id"], coords=coords),
+        p_loo_i=xr.DataArray(lpd_i - elpd_i, dims=["obs_id"], coords=coords),
         approx_posterior=approx_posterior,
         method=method,
+        mcse_elpd=float(np.sqrt(variance_i.sum())),
+        variance_i=variance_i,
     )

@@ -16,6 +16,12 @@ uses the sd of x over trials). The unit of leave-one-out stays the group:
 :meth:`BinomialGroups.grouped` sums each group's two rows back into
 :math:`\ell_g`, and ``log_likelihood_``, ``log_posterior_``, the Laplace evidence
 and the ELPD include :math:`\log\binom{n_g}{s_g}` (as statsmodels' GLM ``llf``).
+
+Not grouped (yet): the ``log_likelihood`` group of a NUTS fit's ``idata_`` holds the
+per-row values of the two weighted rows, unweighted, and ``sample_posterior(X=, y=)``
+takes class labels; score a binomial fit by ``loo(X, successes, trials=...)``, whose
+unit is the group. ``compare()`` takes class labels: compare binomial fits with
+``arviz.compare`` of their ``loo`` results.
 """
 
 from __future__ import annotations

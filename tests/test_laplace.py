@@ -15,7 +15,9 @@ from scipy import special, stats
 from sklearn.utils.estimator_checks import check_estimator
 
 from problogreg import LaplaceLogisticRegression, MAPLogisticRegression
+from problogreg.core import newton
 from problogreg.core.layout import helmert_basis
+from problogreg.models import laplace as laplace_module
 from problogreg.models.laplace import ApproximationCheck, UndefinedEvidenceError
 
 #: Standard errors allowed for a Monte Carlo estimate (two-sided p ~ 7e-6 per check).
@@ -515,9 +517,29 @@ def test_bad_inputs_give_clear_errors():
 
 
 def test_memory_guard_refuses_huge_posteriors_before_solving():
+    """A flat prior has no dual (Woodbury) form: 8201 parameters need dense matrices."""
     X = np.random.default_rng(0).normal(size=(4, 8200))
     with pytest.raises(MemoryError, match="8201 parameters"):
-        LaplaceLogisticRegression().fit(X, [0, 1, 0, 1])
+        LaplaceLogisticRegression(prior_scale=None).fit(X, [0, 1, 0, 1])
+
+
+def test_wide_posterior_is_kept_in_dual_form():
+    """With a proper prior, 8201 parameters and 4 samples need only a 4 x 4 dual matrix."""
+    X = np.random.default_rng(0).normal(size=(4, 8200))
+    model = LaplaceLogisticRegression().fit(X, [0, 1, 0, 1])
+    assert model.hessian_ is None
+    assert model.posterior_.hessian.dual_cholesky.shape == (4, 4)
+    assert np.all(np.isfinite(model.predict_interval(X[:2])[0]))
+
+
+def test_memory_guard_names_both_forms(monkeypatch):
+    """When neither the dense nor the dual form fits, the error names both sizes."""
+    monkeypatch.setattr(newton, "DENSE_HESSIAN_MAX_BYTES", 10**6)
+    monkeypatch.setattr(laplace_module, "DENSE_HESSIAN_MAX_BYTES", 10**6)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(400, 400)), np.arange(400) % 2
+    with pytest.raises(MemoryError, match=r"401 parameters.*400 x 400 matrix"):
+        LaplaceLogisticRegression().fit(X, y)
 
 
 def test_integer_weights_equal_repeated_rows():

@@ -238,6 +238,28 @@ class SoftmaxLikelihood(ParameterShape):
         scale = len(self.y) / len(index)
         return RowSubsample(index, self.X[index], scale * self.sample_weight[index])
 
+    def curvature_root(self, theta: np.ndarray) -> np.ndarray:
+        r"""Per-sample factors G of the curvature of :meth:`hessian`, shape (r, m, n).
+
+        The Hessian is :math:`\sum_i a_i a_i^\top \otimes C_i` with
+        :math:`C_i = s_i(\operatorname{diag}(p_i) - p_i p_i^\top)` over the free
+        classes; :math:`C_i = \sum_c g_{ci} g_{ci}^\top`. Two classes: r = 1,
+        :math:`g = \sqrt{s p_0 p_1}`. Otherwise r = K and
+        :math:`g_{ck} = \sqrt{s\,p_c}\,(\delta_{kc} - p_k)`, the free rows of
+        :math:`(I - p 1^\top)\operatorname{diag}(\sqrt p)` (which needs no
+        factorisation and stays exact when some :math:`p_k` underflow).
+        """
+        proba = self._evaluate(theta).proba
+        s = self.sample_weight
+        if self.n_classes == 2:
+            return np.sqrt(s * proba[0] * proba[1])[None, None, :]
+        free = proba[1:] if self.reference else proba
+        first = 1 if self.reference else 0
+        root = -np.sqrt(s * proba)[:, None, :] * free[None, :, :]
+        for k in range(self.n_rows):
+            root[k + first, k] += np.sqrt(s * proba[k + first])
+        return root
+
     def hessian(self, theta: np.ndarray, rows: RowSubsample | None = None) -> np.ndarray:
         r"""Dense Hessian (n_params, n_params); block (k, l) is the Gram of [1, X] under c_kl.
 

@@ -34,6 +34,10 @@ named steps, after scikit-learn's ``_glm/_newton_solver.py``:
    checks convergence and forms the Hessian) where L-BFGS stopped, as
    scikit-learn's Newton solver falls back to L-BFGS.
 
+With more coefficients than samples the same steps run on the Hessian in dual
+(Woodbury) form, :class:`DualNewtonSolver` (:mod:`problogreg.core.woodbury`);
+:func:`hessian_form` states the rule by which the form is chosen.
+
 Two more solvers share the result type:
 
 * ``"lbfgs"`` -- Hessian-free L-BFGS (scipy), used when the dense Hessian
@@ -69,6 +73,8 @@ import numpy as np
 from scipy import linalg, optimize
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import ThreadpoolController
+
+from .woodbury import DualSpace, WoodburyHessian
 
 #: BLAS threads while solving. Measured on the 2-core development machine (OpenBLAS):
 #: a second thread made the weighted Gram (dsyrk) no faster at n=1e6, d=100 and the
@@ -121,6 +127,9 @@ class SolverResult:
         Dense Hessian at :math:`\\hat\\phi` (None on the Hessian-free path).
     cholesky : ndarray or None
         Lower Cholesky factor of ``hessian``.
+    woodbury : WoodburyHessian or None
+        The Hessian at :math:`\\hat\\phi` in dual form, from :class:`DualNewtonSolver`
+        (``hessian`` and ``cholesky`` are then None).
     n_iter : int
         Newton iterations (plus L-BFGS iterations when it ran).
     converged : bool
@@ -136,6 +145,7 @@ class SolverResult:
     n_iter: int
     converged: bool
     stop_reason: str
+    woodbury: WoodburyHessian | None = None
 
 
 def dense_hessian_fits(n_params: int) -> bool:
@@ -197,19 +207,33 @@ class NewtonSolver:
     def update_hessian(self) -> None:
         self.hessian = self.objective.hessian(self.params, self.rows)
         self.cholesky = cholesky_or_explain(self.hessian)
+        self.solved_gradient = None
+
+    def solve_hessian(self, vector: np.ndarray) -> np.ndarray:
+        """:math:`H^{-1} v` from the Cholesky factor."""
+        return linalg.cho_solve((self.cholesky, True), vector, check_finite=False)
+
+    def hessian_diagonal(self) -> np.ndarray:
+        return np.diag(self.hessian)
+
+    def gradient_solve(self) -> np.ndarray:
+        """:math:`H^{-1} g` at the current gradient and Hessian, solved once for the
+        convergence test, the decrement and the direction."""
+        if self.solved_gradient is None:
+            self.solved_gradient = self.solve_hessian(self.gradient)
+        return self.solved_gradient
 
     def newton_decrement(self) -> float:
         r""":math:`\tfrac12 g^\top H^{-1} g`, the predicted decrease of a full Newton step."""
-        solved = linalg.cho_solve((self.cholesky, True), self.gradient, check_finite=False)
-        return 0.5 * float(self.gradient @ solved)
+        return 0.5 * float(self.gradient @ self.gradient_solve())
 
     # 3. convergence check
     def largest_scaled_step(self) -> float:
         r""":math:`\max_j |\delta_j| \sqrt{H_{jj}/S}` for the Newton step
         :math:`\delta = H^{-1} g`: the remaining error of each parameter in units of
         its curvature per unit weight, unchanged when a column of X is rescaled."""
-        step = linalg.cho_solve((self.cholesky, True), self.gradient, check_finite=False)
-        return float(np.max(np.abs(step) * np.sqrt(np.diag(self.hessian) / self.scale)))
+        step = self.gradient_solve()
+        return float(np.max(np.abs(step) * np.sqrt(self.hessian_diagonal() / self.scale)))
 
     def check_convergence(self) -> bool:
         if self.largest_scaled_step() > STEP_TOLERANCE_FACTOR * self.tol:
@@ -236,7 +260,7 @@ class NewtonSolver:
 
     # 4. inner solve
     def newton_direction(self) -> np.ndarray:
-        return -linalg.cho_solve((self.cholesky, True), self.gradient, check_finite=False)
+        return -self.gradient_solve()
 
     # 5. line search
     def line_search(self, direction: np.ndarray) -> bool:
@@ -264,6 +288,7 @@ class NewtonSolver:
         # The likelihood caches its last evaluation: this reuses the trial's softmax.
         self.params = params
         self.value, self.gradient = self.objective.value_gradient(params)
+        self.solved_gradient = None
 
     def solve(self, start: np.ndarray) -> SolverResult:
         self.setup(start)
@@ -305,6 +330,93 @@ class NewtonSolver:
             converged=stop_reason == "converged",
             stop_reason=stop_reason,
         )
+
+
+class DualNewtonSolver(NewtonSolver):
+    """:class:`NewtonSolver` with the Hessian in dual (Woodbury) form (d > n).
+
+    The same steps, line search and convergence test; only :math:`H^{-1}g` and
+    :math:`H_{jj}` come from :class:`~problogreg.core.woodbury.WoodburyHessian`,
+    at the cost of an rn x rn Cholesky factorisation per step instead of an
+    m(d+1) one (see :func:`hessian_form`).
+    """
+
+    def __init__(self, objective, tol: float, max_iter: int, subsample=None):
+        super().__init__(objective, tol, max_iter, subsample=None)
+        self.space = DualSpace(objective)
+
+    def update_hessian(self) -> None:
+        self.rows = None
+        try:
+            self.woodbury = self.space.curvature(self.params)
+            self.solved_gradient = None
+        except linalg.LinAlgError:
+            # Every coefficient has a proper prior: only the intercepts can be flat.
+            involved = np.arange(self.space.n_intercepts)
+            direction = np.zeros(self.objective.n_params)
+            direction[involved] = 1.0
+            raise SingularHessianError(involved, direction) from None
+
+    def solve_hessian(self, vector: np.ndarray) -> np.ndarray:
+        return self.woodbury.solve(vector)
+
+    def hessian_diagonal(self) -> np.ndarray:
+        return self.woodbury.diagonal()
+
+    def result(self, stop_reason: str) -> SolverResult:
+        return SolverResult(
+            params=self.params,
+            hessian=None,
+            cholesky=None,
+            n_iter=self.n_iter,
+            converged=stop_reason == "converged",
+            stop_reason=stop_reason,
+            woodbury=self.woodbury,
+        )
+
+
+def hessian_form(objective) -> str:
+    r"""How Newton's method should hold the Hessian: "dense", "dual" or "none".
+
+    The rule, by floating-point operations per Newton step (m rows of
+    parameters, d features, n samples, r = 1 for two classes and K otherwise):
+
+    * **dense** -- form the m(d+1) Hessian, about :math:`\tfrac{m(m+1)}2 n d^2`
+      for the weighted Gram matrices plus :math:`(md)^3/3` for its Cholesky factor;
+    * **dual** -- Woodbury form (:mod:`problogreg.core.woodbury`), about
+      :math:`r^2 m n^2 + (rn)^3/3` per step plus :math:`n^2 d` once for the kernel
+      :math:`X\Lambda^{-1}X^\top`. Possible only when every coefficient has a
+      proper Gaussian prior (not the Jeffreys prior, not maximum likelihood);
+    * the cheaper of the two whose matrices fit in
+      :data:`DENSE_HESSIAN_MAX_BYTES`; **none** (Hessian-free L-BFGS) when
+      neither does.
+
+    In practice: dense when d is below about n (or the class count makes rn
+    large), dual when d exceeds n.
+    """
+    n_params = objective.n_params
+    likelihood = objective.likelihood
+    dense_fits = dense_hessian_fits(n_params)
+    if not dual_form_applies(objective):
+        return "dense" if dense_fits else "none"
+    n, d, m = likelihood.X.shape[0], likelihood.n_features, likelihood.n_rows
+    r = 1 if likelihood.n_classes == 2 else likelihood.n_classes
+    dual_fits = dense_hessian_fits(r * n)
+    dense_cost = m * (m + 1) / 2 * n * d**2 + (m * d) ** 3 / 3
+    dual_cost = r**2 * m * n**2 + (r * n) ** 3 / 3 + n**2 * d
+    if dual_fits and (dual_cost < dense_cost or not dense_fits):
+        return "dual"
+    return "dense" if dense_fits else "none"
+
+
+def dual_form_applies(objective) -> bool:
+    """Whether the objective's Hessian has the Woodbury form: a Gaussian prior, proper
+    on every coefficient, on a logistic likelihood."""
+    layout = getattr(objective, "layout", None)
+    if layout is None or getattr(objective, "jeffreys", None) is not None:
+        return False
+    coef_precision = objective.precision[layout.n_intercepts :]
+    return bool(np.all(coef_precision > 0))
 
 
 def tolerance_unit(objective) -> float:
@@ -362,14 +474,14 @@ def minimize(
 
 def _minimize(objective, start, solver, tol, max_iter) -> SolverResult:
     n_params = objective.n_params
-    fits = dense_hessian_fits(n_params)
-    if solver == "newton" and not fits:
+    form = hessian_form(objective)
+    if solver == "newton" and form == "none":
         raise MemoryError(
             f"The dense Hessian over {n_params} parameters needs "
             f"{8 * n_params**2 / 1024**3:.1f} GiB (limit "
             f"{DENSE_HESSIAN_MAX_BYTES / 1024**3:.0f} GiB). Use solver='lbfgs' or 'auto'."
         )
-    if solver == "lbfgs" or (solver == "auto" and not fits):
+    if solver == "lbfgs" or (solver == "auto" and form == "none"):
         result = lbfgs(objective, start, tol, max_iter)
         converged = bool(np.max(np.abs(result.jac)) <= tol * tolerance_unit(objective))
         return SolverResult(
@@ -380,14 +492,17 @@ def _minimize(objective, start, solver, tol, max_iter) -> SolverResult:
             converged=converged,
             stop_reason="converged" if converged else "max_iter",
         )
+    newton = DualNewtonSolver if form == "dual" else NewtonSolver
     n_iter = 0
     subsample = None
-    if solver == "auto" and objective.likelihood.n_rows > 1:
+    if form == "dual":
+        pass  # a dual Newton step costs about as much as a few L-BFGS iterations
+    elif solver == "auto" and objective.likelihood.n_rows > 1:
         warm = lbfgs(objective, start, tol * WARM_START_LOOSENESS, max_iter)
         start, n_iter = warm.x, int(warm.nit)
     elif solver == "auto":
         subsample = hessian_subsample(objective.likelihood, n_params)
-    result = NewtonSolver(objective, tol, max_iter, subsample).solve(start)
+    result = newton(objective, tol, max_iter, subsample).solve(start)
     result.n_iter += n_iter
     if result.stop_reason != "line_search":
         return result
@@ -396,7 +511,7 @@ def _minimize(objective, start, solver, tol, max_iter) -> SolverResult:
     # finishes) from where L-BFGS stopped, and forms the Hessian there.
     rescue = lbfgs(objective, result.params, tol, max(1, max_iter - result.n_iter))
     n_iter = result.n_iter + int(rescue.nit)
-    result = NewtonSolver(objective, tol, max(0, max_iter - n_iter)).solve(rescue.x)
+    result = newton(objective, tol, max(0, max_iter - n_iter)).solve(rescue.x)
     result.n_iter += n_iter
     return result
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from .layout import ParameterLayout
 from .priors import ResolvedPrior, log_normal_density
+from .woodbury import WoodburyHessian
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,10 @@ class MAPResult:
         Whether the gradient and the Newton decrement met the tolerance.
     log_likelihood : float
         Weighted log-likelihood :math:`\sum_i s_i \log p(y_i \mid x_i, \hat\theta)`.
+    woodbury : WoodburyHessian or None
+        The Hessian in dual (Woodbury) form when the solver took that path (d > n;
+        ``hessian`` and ``cholesky`` are then None). It refers to the training X
+        (the low-rank form is a function of it).
     log_prior_at_mode : float
         The log prior density at the mode: the normalised Gaussian density over the
         parameters with a proper prior, or :math:`\tfrac12\log\lvert I(\hat\theta)
@@ -54,6 +59,7 @@ class MAPResult:
     converged: bool
     log_likelihood: float
     log_prior_at_mode: float
+    woodbury: WoodburyHessian | None = None
 
     @property
     def prior_scale(self) -> np.ndarray:

@@ -35,11 +35,11 @@ def laplace_log_evidence(result: MAPResult) -> float:
     )
 
 
-def effective_n_params(result: MAPResult, covariance: np.ndarray) -> float:
+def effective_n_params(result: MAPResult, variances: np.ndarray) -> float:
     r""":math:`\gamma = p - \sum_j \lambda_j \Sigma_{jj}`, MacKay's number of
-    well-determined parameters (:math:`\lambda_j` the prior precisions, :math:`\Sigma`
-    the Laplace covariance)."""
-    return float(len(result.mode) - np.sum(result.prior_precision * np.diag(covariance)))
+    well-determined parameters (:math:`\lambda_j` the prior precisions,
+    :math:`\Sigma_{jj}` the Laplace posterior ``variances``)."""
+    return float(len(result.mode) - np.sum(result.prior_precision * variances))
 
 
 def maximise_evidence(finder, result: MAPResult) -> tuple[MAPResult, float]:

@@ -17,12 +17,19 @@ from sklearn.exceptions import ConvergenceWarning
 from ..core.blocked import BlockedLikelihood
 from ..core.blocked_data import BlockedFitData, is_dask_collection, validate_blocked_fit_data
 from ..core.likelihood import SoftmaxLikelihood
-from ..core.newton import SingularHessianError, cholesky_or_explain, minimize, warn_not_converged
+from ..core.newton import (
+    SingularHessianError,
+    cholesky_or_explain,
+    hessian_form,
+    minimize,
+    warn_not_converged,
+)
 from ..core.objective import PosteriorObjective
 from ..core.priors import ResolvedPrior, log_normal_density, resolve_prior
 from ..core.result import MAPResult
 from ..core.separation import MAX_LP_ENTRIES, find_separation, separation_check_fits
 from ..core.validation import FitData, feature_names, format_label, validate_fit_data
+from ..core.woodbury import DualSpace
 
 #: A fitted probability of the observed class this close to 1 makes an MLE suspect.
 SEPARATION_SUSPICION = 1e-7
@@ -185,6 +192,7 @@ class ModeFinder:
             converged=result.converged,
             log_likelihood=objective.log_likelihood(result.params),
             log_prior_at_mode=self.log_prior_at(result.params),
+            woodbury=result.woodbury,
         )
 
     def log_prior_at(self, phi: np.ndarray) -> float:
@@ -195,9 +203,13 @@ class ModeFinder:
         return float(log_normal_density(phi, objective.scale))
 
     def with_hessian(self, result: MAPResult) -> MAPResult:
-        """``result`` with the exact Hessian and its factor (formed when the solver did not)."""
-        if result.cholesky is not None:
+        """``result`` with the exact Hessian and its factor (formed when the solver did not
+        keep it, densely or in dual form)."""
+        if result.cholesky is not None or result.woodbury is not None:
             return result
+        if hessian_form(self.objective) == "dual":
+            woodbury = DualSpace(self.objective).curvature(result.mode)
+            return dataclasses.replace(result, woodbury=woodbury)
         hessian = self.objective.hessian(result.mode)
         try:
             cholesky = cholesky_or_explain(hessian)

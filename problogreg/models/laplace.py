@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.utils.validation import check_is_fitted
 
-from ..core.newton import DENSE_HESSIAN_MAX_BYTES
+from ..core.newton import DENSE_HESSIAN_MAX_BYTES, dual_form_applies, hessian_form
 from ..core.validation import (
     check_count,
     check_random_state,
@@ -100,7 +100,8 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         The MAP in free coordinates (intercepts first; for the symmetric model
         with a flat intercept prior, K-1 orthonormal intercept contrasts).
     posterior_cov_ : ndarray of shape (n_params, n_params)
-        :math:`H^{-1} = L^{-\\top} L^{-1}` from the Cholesky factor of ``hessian_``.
+        :math:`H^{-1}`, formed on access (from the Cholesky factor of ``hessian_``, or
+        by solves with the dual form when d > n, where ``hessian_`` is None).
     log_evidence_ : float
         Laplace approximation of :math:`\\log p(y \\mid X)` with the normalised
         prior. Accessing it raises :class:`UndefinedEvidenceError` when a prior is flat.
@@ -183,7 +184,7 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         self._validate_params()
         X, y, sample_weight, groups = binomial_rows(X, y, sample_weight, trials)
         finder = self._mode_finder(X, y, sample_weight)
-        self._check_problem_size(finder.objective.n_params)
+        self._check_problem_size(finder.objective)
         prior = finder.objective.prior
         if self.optimize_prior and not prior.is_proper:
             raise ValueError(
@@ -207,22 +208,50 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
             del self.approximation_check_
         self.posterior_ = laplace_posterior(result)
         self.posterior_mean_ = result.mode.copy()
-        self.posterior_cov_ = self.posterior_.covariance()
-        self.effective_n_params_ = effective_n_params(result, self.posterior_cov_)
         self._log_evidence = laplace_log_evidence(result) if prior.is_proper else None
         return self
 
     @staticmethod
-    def _check_problem_size(n_params: int) -> None:
+    def _check_problem_size(objective) -> None:
+        """Refuse a posterior whose matrices would not fit, naming the memory needed.
+
+        The dual (Woodbury) form needs one rn x rn matrix (r = 1 for two classes,
+        K otherwise) and is used when d > n; the dense form
+        :data:`LAPLACE_DENSE_MATRICES` p x p matrices. No approximate posterior is
+        substituted."""
+        if hessian_form(objective) == "dual":
+            return
+        n_params = objective.n_params
         needed = LAPLACE_DENSE_MATRICES * 8 * n_params**2
-        if needed > DENSE_HESSIAN_MAX_BYTES:
-            raise MemoryError(
-                f"The Laplace posterior over {n_params} parameters (classes x (features + 1)) "
-                f"needs {LAPLACE_DENSE_MATRICES} dense {n_params} x {n_params} matrices, "
-                f"{needed / 1024**3:.1f} GiB (limit {DENSE_HESSIAN_MAX_BYTES / 1024**3:.0f} "
-                "GiB). Reduce the number of features (selection or PCA), or use "
-                "MAPLogisticRegression(solver='lbfgs') for a point estimate."
-            )
+        if needed <= DENSE_HESSIAN_MAX_BYTES:
+            return
+        likelihood = objective.likelihood
+        r = 1 if likelihood.n_classes == 2 else likelihood.n_classes
+        n_dual = r * likelihood.X.shape[0]
+        dual = (
+            f"; its dual (Woodbury) form, which needs a proper prior on every coefficient, "
+            f"would need a {n_dual} x {n_dual} matrix, {8 * n_dual**2 / 1024**3:.1f} GiB"
+            if dual_form_applies(objective)
+            else ""
+        )
+        raise MemoryError(
+            f"The Laplace posterior over {n_params} parameters (classes x (features + 1)) "
+            f"needs {LAPLACE_DENSE_MATRICES} dense {n_params} x {n_params} matrices, "
+            f"{needed / 1024**3:.1f} GiB{dual} (limit {DENSE_HESSIAN_MAX_BYTES / 1024**3:.0f} "
+            "GiB). Reduce the number of features (selection or PCA) or of samples, or use "
+            "MAPLogisticRegression(solver='lbfgs') for a point estimate."
+        )
+
+    @property
+    def posterior_cov_(self) -> np.ndarray:
+        """:math:`H^{-1}` over the free parameters, formed on access (p x p)."""
+        check_is_fitted(self)
+        return self.posterior_.covariance()
+
+    @property
+    def effective_n_params_(self) -> float:
+        check_is_fitted(self)
+        return effective_n_params(self.result_, self.posterior_.marginal_sd() ** 2)
 
     @property
     def log_evidence_(self) -> float:

@@ -83,7 +83,11 @@ class MAPLogisticRegression(
         of the samples (the last steps, the convergence test and ``hessian_``
         use all of them; see :mod:`problogreg.core.newton`); L-BFGS alone when the
         dense Hessian would not fit in memory. When rounding defeats a Newton
-        step, L-BFGS continues from there.
+        step, L-BFGS continues from there. With more features than samples
+        (and a proper prior on every coefficient) Newton's steps solve in the
+        dual, n-dimensional space (Woodbury's identity;
+        :func:`problogreg.core.newton.hessian_form` states the rule), for
+        "newton" and "auto" alike; ``hessian_`` is then None.
     tol : float, default=1e-8
         Convergence tolerance on the gradient and the Newton decrement,
         relative to the total sample weight.
@@ -99,6 +103,7 @@ class MAPLogisticRegression(
     coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
     intercept_ : ndarray of shape (1,) or (n_classes,)
     hessian_ : ndarray of shape (n_params, n_params) or None
+        (None on the L-BFGS path and in dual form, where ``result_.woodbury`` holds it.)
         Hessian of the penalised negative log-posterior at the optimum, over the
         free parameters, intercepts first (for the symmetric model with a flat
         intercept prior the free intercepts are K-1 orthonormal contrasts).
@@ -262,7 +267,9 @@ class MAPLogisticRegression(
             raise ValueError(f"ci_prob must be in (0, 1); got {ci_prob!r}.")
         layout = self.result_.layout
         estimate = self.result_.theta
-        std_error = laplace_posterior(self.result_).marginal_sd(layout.jacobian())
+        # The map to likelihood coordinates is the identity unless intercepts are contrasts.
+        transform = layout.jacobian() if layout.sum_to_zero else None
+        std_error = laplace_posterior(self.result_).marginal_sd(transform)
         z = estimate / std_error
         half_width = stats.norm.ppf(0.5 + ci_prob / 2) * std_error
         columns = {

@@ -194,7 +194,7 @@ def gaussian_draws(posterior, layout, n_draws: int, rng: np.random.Generator):
     """Draws of a :class:`~problogreg.posterior.gaussian.GaussianPosterior` over the free
     parameters of ``layout``: free draws (S, p), their standard normals, and a
     :class:`DrawPredictor` over them."""
-    noise = rng.standard_normal((n_draws, posterior.dim))
+    noise = rng.standard_normal((n_draws, posterior.noise_dim))
     free = posterior.noise_to_draws(noise)
     predictor = DrawPredictor.linear(*layout.class_rows(layout.to_likelihood(free)))
     return free, noise, predictor

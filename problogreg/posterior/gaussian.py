@@ -27,6 +27,7 @@ import numpy as np
 from scipy import linalg, special
 
 from ..core.numerics import log_softmax
+from .woodbury_gaussian import WoodburyGaussianPosterior
 
 
 class GaussianPosterior:
@@ -61,6 +62,11 @@ class GaussianPosterior:
     @property
     def dim(self) -> int:
         return len(self.mean)
+
+    @property
+    def noise_dim(self) -> int:
+        """Standard normals per draw (:meth:`noise_to_draws`): p."""
+        return self.dim
 
     def noise_to_draws(self, z: np.ndarray) -> np.ndarray:
         r""":math:`\mu + L^{-\top} z` for standard normals z (S, p)."""
@@ -112,14 +118,17 @@ class GaussianPosterior:
         return np.sqrt(np.einsum("ij,ij->j", root, root))
 
 
-def laplace_posterior(result) -> GaussianPosterior:
-    r""":math:`\mathcal N(\hat\phi, H^{-1})` of a :class:`~problogreg.core.result.MAPResult`.
+def laplace_posterior(result) -> GaussianPosterior | WoodburyGaussianPosterior:
+    r""":math:`\mathcal N(\hat\phi, H^{-1})` of a :class:`~problogreg.core.result.MAPResult`:
+    in dual form when the solver kept H so (d > n), else from its Cholesky factor.
 
     Raises
     ------
     ValueError
         When the fit formed no Hessian (the L-BFGS path).
     """
+    if result.woodbury is not None:
+        return WoodburyGaussianPosterior(result.mode, result.woodbury)
     if result.cholesky is None:
         raise ValueError(
             "This fit has no Hessian (solver='lbfgs', or too many parameters for a dense "
@@ -140,7 +149,7 @@ def logit_moments(posterior: GaussianPosterior, layout, X: np.ndarray, chunk: in
 
     Parameters
     ----------
-    posterior : GaussianPosterior
+    posterior : GaussianPosterior or WoodburyGaussianPosterior
         Over the free coordinates of ``layout``.
     layout : ParameterLayout
     X : ndarray of shape (n, d)
@@ -150,6 +159,8 @@ def logit_moments(posterior: GaussianPosterior, layout, X: np.ndarray, chunk: in
     mean : ndarray of shape (n, K)
     cov : ndarray of shape (n, K, K)
     """
+    if isinstance(posterior, WoodburyGaussianPosterior):
+        return posterior.logit_moments(layout, X)
     intercept, coef = layout.class_rows(layout.to_likelihood(posterior.mean))
     mean = X @ coef.T + intercept
     root_intercept, root_coef = layout.unpack(posterior.covariance_root(layout.jacobian()))

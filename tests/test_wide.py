@@ -1,0 +1,171 @@
+"""Wide data (d > n): the dual (Woodbury) Newton solver against the dense Hessian.
+
+References are independent of the dual form: the dense Hessian of the objective
+(itself checked against finite differences in test_likelihood.py), numpy's solve
+and slogdet on it, and scikit-learn's LogisticRegression at a tight tolerance.
+"""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from sklearn.linear_model import LogisticRegression
+
+import problogreg as plr
+from problogreg.core import newton
+from problogreg.core.likelihood import SoftmaxLikelihood
+from problogreg.core.objective import PosteriorObjective
+from problogreg.core.priors import ResolvedPrior
+from problogreg.core.woodbury import DualSpace
+from problogreg.models import _mode as mode_module
+from problogreg.models import laplace as laplace_module
+from problogreg.posterior.gaussian import GaussianPosterior, logit_moments
+from problogreg.posterior.woodbury_gaussian import WoodburyGaussianPosterior
+
+
+def wide_data(n=30, d=80, n_classes=2, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * rng.uniform(0.5, 3.0, size=d)
+    W = rng.normal(size=(n_classes, d)) / np.sqrt(d) * 3
+    y = np.argmax(X @ W.T + rng.gumbel(size=(n, n_classes)), axis=1)
+    return X, y
+
+
+CASES = {
+    "binary": (2, True, 10.0),
+    "binary_flat_intercept": (2, True, np.inf),
+    "reference": (3, True, 10.0),
+    "symmetric": (4, False, 10.0),
+    "symmetric_flat_intercept": (3, False, np.inf),
+}
+
+
+def case_problem(case, tol):
+    """Wide data and the estimator arguments of one of the CASES."""
+    n_classes, reference, intercept_scale = CASES[case]
+    X, y = wide_data(n_classes=n_classes)
+    kwargs = {
+        "intercept_prior_scale": None if np.isinf(intercept_scale) else intercept_scale,
+        "multiclass": "reference" if reference else "symmetric",
+        "tol": tol,
+    }
+    return X, y, kwargs
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_woodbury_hessian_matches_the_dense_one(case):
+    """H^{-1} g, diag(H) and log|H| of the dual form equal those of the dense Hessian."""
+    n_classes, reference, intercept_scale = CASES[case]
+    X, y = wide_data(n_classes=n_classes)
+    rng = np.random.default_rng(1)
+    weights = rng.uniform(0, 2, size=len(y))
+    weights[:3] = 0.0
+    likelihood = SoftmaxLikelihood(X, y, weights, n_classes, reference=reference)
+    prior = ResolvedPrior(rng.uniform(0.2, 2.0, size=X.shape[1]), intercept_scale)
+    objective = PosteriorObjective(likelihood, prior)
+    phi = rng.normal(size=objective.n_params) * 0.3
+    dense = objective.hessian(phi)
+    woodbury = DualSpace(objective).curvature(phi)
+    g = rng.normal(size=objective.n_params)
+    assert_allclose(woodbury.solve(g), np.linalg.solve(dense, g), rtol=1e-9, atol=1e-12)
+    assert_allclose(woodbury.diagonal(), np.diag(dense), rtol=1e-12)
+    assert woodbury.log_determinant() == pytest.approx(np.linalg.slogdet(dense)[1], rel=1e-10)
+
+
+def test_hessian_form_rule():
+    """Dense when d is small against n, dual when d exceeds n, none when neither fits."""
+
+    def form(n, d, n_classes=2, prior_scale=1.0):
+        X, y = wide_data(n=n, d=d, n_classes=n_classes)
+        likelihood = SoftmaxLikelihood(X, y, np.ones(n), n_classes, reference=True)
+        scale = np.full(d, prior_scale)
+        return newton.hessian_form(PosteriorObjective(likelihood, ResolvedPrior(scale, 10.0)))
+
+    assert form(400, 20) == "dense"
+    assert form(40, 400) == "dual"
+    assert form(40, 400, n_classes=3) == "dual"
+    assert form(40, 400, prior_scale=np.inf) == "dense"  # MLE has no Woodbury form
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_dual_newton_reaches_the_dense_newton_optimum(case, monkeypatch):
+    """The dual path gives the optimum that exact dense Newton gives, to the tolerance."""
+    X, y, kwargs = case_problem(case, tol=1e-10)
+    dual = plr.MAPLogisticRegression(**kwargs).fit(X, y)
+    assert dual.result_.hessian is None  # the dual path was taken
+    assert dual.converged_
+    monkeypatch.setattr(newton, "hessian_form", lambda objective: "dense")
+    dense = plr.MAPLogisticRegression(solver="newton", **kwargs).fit(X, y)
+    assert dense.result_.hessian is not None
+    assert_allclose(dual.coef_, dense.coef_, atol=1e-7)
+    assert_allclose(dual.intercept_, dense.intercept_, atol=1e-7)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_dual_newton_matches_scikit_learn(n_classes):
+    """C = 1 ridge logistic regression with a flat intercept: scikit-learn's optimum."""
+    X, y = wide_data(n=60, d=300, n_classes=n_classes, seed=3)
+    ours = plr.MAPLogisticRegression(prior_scale=1.0, intercept_prior_scale=None, autoscale=False)
+    ours.fit(X, y)
+    assert ours.result_.hessian is None
+    reference = LogisticRegression(C=1.0, tol=1e-12, max_iter=100000).fit(X, y)
+    assert_allclose(ours.predict_proba(X), reference.predict_proba(X), atol=1e-6)
+
+
+# -- the Laplace posterior in dual form ---------------------------------------------------
+def dense_twin(monkeypatch, X, y, **kwargs):
+    """The same Laplace fit with the dense Hessian (the dual form switched off)."""
+    monkeypatch.setattr(newton, "hessian_form", lambda objective: "dense")
+    monkeypatch.setattr(laplace_module, "hessian_form", lambda objective: "dense")
+    monkeypatch.setattr(mode_module, "hessian_form", lambda objective: "dense")
+    return plr.LaplaceLogisticRegression(**kwargs).fit(X, y)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_woodbury_posterior_matches_the_dense_posterior(case, monkeypatch):
+    """Mean, marginal sds, log|H|, evidence, log density, predictive moments and the
+    covariance of the draws agree with the dense Cholesky-form posterior to 1e-8."""
+    X, y, kwargs = case_problem(case, tol=1e-12)
+    wide = plr.LaplaceLogisticRegression(**kwargs).fit(X, y)
+    assert isinstance(wide.posterior_, WoodburyGaussianPosterior)
+    dense = dense_twin(monkeypatch, X, y, **kwargs)
+    assert isinstance(dense.posterior_, GaussianPosterior)
+    q, p = wide.posterior_, dense.posterior_
+    assert_allclose(q.mean, p.mean, atol=1e-8)
+    assert_allclose(q.marginal_sd(), p.marginal_sd(), rtol=1e-8)
+    assert_allclose(wide.posterior_cov_, dense.posterior_cov_, atol=1e-8)
+    assert q.log_det_precision == pytest.approx(p.log_det_precision, rel=1e-10, abs=1e-8)
+    assert wide.effective_n_params_ == pytest.approx(dense.effective_n_params_, rel=1e-8)
+    if kwargs["intercept_prior_scale"] is not None:
+        assert wide.log_evidence_ == pytest.approx(dense.log_evidence_, rel=1e-10, abs=1e-8)
+    points = p.sample(5, np.random.default_rng(0))
+    assert_allclose(q.log_density(points), p.log_density(points), rtol=1e-9)
+    X_new = wide_data(n=7, n_classes=len(np.unique(y)), seed=9)[0]
+    layout = wide.result_.layout
+    for got, want in zip(
+        logit_moments(q, layout, X_new), logit_moments(p, layout, X_new), strict=True
+    ):
+        assert_allclose(got, want, atol=1e-8)
+    assert_allclose(wide.predict_proba(X_new), dense.predict_proba(X_new), atol=1e-8)
+    summary = wide.summary()
+    assert_allclose(summary["std_error"], dense.summary()["std_error"], rtol=1e-8)
+
+
+def test_woodbury_draws_have_the_posterior_covariance():
+    """The exact sampler's draws: mean and covariance of the posterior (Monte Carlo error),
+    and log_density_of_noise is the log density at the draws."""
+    X, y = wide_data(n=12, d=20, n_classes=3)
+    model = plr.LaplaceLogisticRegression(intercept_prior_scale=None, multiclass="reference")
+    model.fit(X, y)
+    assert isinstance(model.posterior_, WoodburyGaussianPosterior)
+    posterior = model.posterior_
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal((50000, posterior.noise_dim))
+    draws = posterior.noise_to_draws(noise)
+    cov = model.posterior_cov_
+    sd = np.sqrt(np.diag(cov))
+    assert_allclose(draws.mean(axis=0), posterior.mean, atol=5 * sd.max() / np.sqrt(50000))
+    empirical = np.cov(draws, rowvar=False) / np.outer(sd, sd)
+    assert_allclose(empirical, cov / np.outer(sd, sd), atol=0.025)
+    assert_allclose(
+        posterior.log_density_of_noise(noise[:5]), posterior.log_density(draws[:5]), rtol=1e-12
+    )

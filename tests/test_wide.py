@@ -8,11 +8,13 @@ and slogdet on it, and scikit-learn's LogisticRegression at a tight tolerance.
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
 import problogreg as plr
 from problogreg.core import newton
 from problogreg.core.likelihood import SoftmaxLikelihood
+from problogreg.core.numerics import weighted_mean_variance
 from problogreg.core.objective import PosteriorObjective
 from problogreg.core.priors import ResolvedPrior
 from problogreg.core.woodbury import DualSpace
@@ -169,3 +171,80 @@ def test_woodbury_draws_have_the_posterior_covariance():
     assert_allclose(
         posterior.log_density_of_noise(noise[:5]), posterior.log_density(draws[:5]), rtol=1e-12
     )
+
+
+# -- sparse input ---------------------------------------------------------------------------
+def sparse_problem(n=300, d=60, n_classes=2, seed=0):
+    rng = np.random.default_rng(seed)
+    X = sparse.random(n, d, density=0.08, format="csr", random_state=seed)
+    X.data *= rng.uniform(0.5, 20.0, size=X.nnz)  # uneven units: autoscale matters
+    W = rng.normal(size=(n_classes, d))
+    y = np.argmax(X @ W.T + rng.gumbel(size=(n, n_classes)), axis=1)
+    return X, y
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "csr_array", "coo"])
+@pytest.mark.parametrize("estimator", [plr.MAPLogisticRegression, plr.LaplaceLogisticRegression])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_sparse_fit_equals_the_dense_fit(fmt, estimator, n_classes):
+    """Every scipy.sparse format gives the dense fit: coefficients, autoscaled prior
+    (sds without centring), probabilities and (Laplace) marginal sds."""
+    X, y = sparse_problem(n_classes=n_classes)
+    weights = np.random.default_rng(1).uniform(0.2, 2.0, size=len(y))
+    Xs = sparse.csr_array(X) if fmt == "csr_array" else X.asformat(fmt)
+    got = estimator().fit(Xs, y, sample_weight=weights)
+    want = estimator().fit(X.toarray(), y, sample_weight=weights)
+    assert_allclose(got.prior_scale_, want.prior_scale_, rtol=1e-10)
+    assert_allclose(got.coef_, want.coef_, rtol=1e-8, atol=1e-10)
+    assert_allclose(got.predict_proba(Xs), want.predict_proba(X.toarray()), atol=1e-10)
+    if estimator is plr.LaplaceLogisticRegression:
+        assert_allclose(got.posterior_.marginal_sd(), want.posterior_.marginal_sd(), rtol=1e-8)
+
+
+@pytest.mark.parametrize("shape", [(300, 60), (40, 400)], ids=["tall", "wide"])
+def test_sparse_fit_never_densifies(shape, monkeypatch):
+    """MAP and Laplace fits (dense and dual Hessian forms) never make X (or a block of
+    its rows or columns) dense; Gram matrices (d x d, n x n) are dense by design."""
+    X, y = sparse_problem(*shape)
+    toarray = sparse.csr_matrix.toarray
+
+    def refuse(matrix, *args, **kwargs):
+        assert matrix.shape[0] == matrix.shape[1], f"{matrix.shape} made dense"
+        return toarray(matrix, *args, **kwargs)
+
+    for cls in (sparse.csr_matrix, sparse.csc_matrix, sparse.coo_matrix):
+        monkeypatch.setattr(cls, "toarray", refuse)
+    plr.MAPLogisticRegression().fit(X, y)
+    model = plr.LaplaceLogisticRegression().fit(X, y)
+    assert np.isfinite(model.log_evidence_)
+
+
+def test_sparse_autoscale_is_the_weighted_sd():
+    """The sds of a sparse X, computed without centring, are numpy's weighted sds."""
+    X, _ = sparse_problem()
+    weights = np.random.default_rng(2).uniform(0.0, 3.0, size=X.shape[0])
+    mean, variance = weighted_mean_variance(X, weights)
+    dense = X.toarray()
+    want_mean = np.average(dense, axis=0, weights=weights)
+    assert_allclose(mean, want_mean, rtol=1e-12)
+    assert_allclose(
+        variance,
+        np.average((dense - want_mean) ** 2, axis=0, weights=weights),
+        rtol=1e-9,
+        atol=1e-14,
+    )
+
+
+def test_sparse_input_errors_are_clear():
+    """Jeffreys needs dense X (said so); non-finite and overflowing entries are named."""
+    X, y = sparse_problem()
+    with pytest.raises(ValueError, match="prior='jeffreys' needs a dense X"):
+        plr.MAPLogisticRegression(prior="jeffreys").fit(X, y)
+    model = plr.MAPLogisticRegression().fit(X, y)
+    bad = X.copy()
+    bad.data[0] = np.nan
+    with pytest.raises(ValueError, match="NaN in columns"):
+        model.predict_proba(bad)
+    bad.data[0] = 1e200
+    with pytest.raises(ValueError, match="larger than 1e"):
+        model.predict_proba(bad)

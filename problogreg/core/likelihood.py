@@ -42,6 +42,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from .layout import split_rows
 from .numerics import weighted_gram
@@ -185,7 +186,10 @@ class SoftmaxLikelihood(ParameterShape):
         free = logits[1:] if self.reference else logits
         if self.reference:
             logits[0] = 0.0
-        np.matmul(coef, X.T, out=free)
+        if sparse.issparse(X):
+            free[...] = (X @ coef.T).T
+        else:
+            np.matmul(coef, X.T, out=free)
         free += intercept[:, None]
         return logits
 
@@ -230,7 +234,10 @@ class SoftmaxLikelihood(ParameterShape):
                 state.proba[first:], self.sample_weight, out=self._buffers.residual[first:]
             )
             residual -= self._observed_weight[first:]
-            state.gradient = self.pack(residual.sum(axis=1), residual @ self.X)
+            coef_gradient = (
+                (self.X.T @ residual.T).T if sparse.issparse(self.X) else residual @ self.X
+            )
+            state.gradient = self.pack(residual.sum(axis=1), coef_gradient)
         return state.loss, state.gradient.copy()
 
     def row_subsample(self, index: np.ndarray) -> RowSubsample:

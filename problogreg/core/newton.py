@@ -399,7 +399,7 @@ def hessian_form(objective) -> str:
     dense_fits = dense_hessian_fits(n_params)
     if not dual_form_applies(objective):
         return "dense" if dense_fits else "none"
-    n, d, m = likelihood.X.shape[0], likelihood.n_features, likelihood.n_rows
+    n, d, m = likelihood.n_samples, likelihood.n_features, likelihood.n_rows
     r = 1 if likelihood.n_classes == 2 else likelihood.n_classes
     dual_fits = dense_hessian_fits(r * n)
     dense_cost = m * (m + 1) / 2 * n * d**2 + (m * d) ** 3 / 3
@@ -411,9 +411,12 @@ def hessian_form(objective) -> str:
 
 def dual_form_applies(objective) -> bool:
     """Whether the objective's Hessian has the Woodbury form: a Gaussian prior, proper
-    on every coefficient, on a logistic likelihood."""
+    on every coefficient, on a logistic likelihood held in memory (dense or sparse X;
+    data in blocks have no per-sample curvature factors)."""
     layout = getattr(objective, "layout", None)
     if layout is None or getattr(objective, "jeffreys", None) is not None:
+        return False
+    if not hasattr(objective.likelihood, "curvature_root"):
         return False
     coef_precision = objective.precision[layout.n_intercepts :]
     return bool(np.all(coef_precision > 0))

@@ -7,6 +7,7 @@ call these rather than writing their own log-softmax or weighted variance.
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 from scipy.linalg.blas import dsyrk
 
 #: Memory for the scaled copy of X in :func:`weighted_gram`: it is built and
@@ -34,6 +35,8 @@ def weighted_gram(X: np.ndarray, weights: np.ndarray, *, intercept: bool = False
     intercept : bool, default=False
         Prepend a column of ones to X.
     """
+    if sparse.issparse(X):
+        return _sparse_weighted_gram(X, weights, intercept)
     n, d = X.shape
     block_rows = max(1024, GRAM_BLOCK_BYTES // (8 * d))
     root = np.sqrt(weights)
@@ -53,10 +56,29 @@ def weighted_gram(X: np.ndarray, weights: np.ndarray, *, intercept: bool = False
     return np.block([[np.sum(weights), cross], [cross[:, None], gram]])
 
 
-def weighted_mean_variance(X: np.ndarray, sample_weight: np.ndarray):
+def _sparse_weighted_gram(X, weights: np.ndarray, intercept: bool) -> np.ndarray:
+    r""":func:`weighted_gram` of a scipy.sparse X: the sparse product
+    :math:`X^\top (w \odot X)`, returned dense (d x d)."""
+    gram = np.asarray((X.T @ X.multiply(weights[:, None]).tocsr()).toarray())
+    if not intercept:
+        return gram
+    cross = np.asarray(X.T @ weights).ravel()
+    return np.block([[np.sum(weights), cross], [cross[:, None], gram]])
+
+
+def weighted_mean_variance(X, sample_weight: np.ndarray):
     r"""Weighted mean and population variance of every column,
     :math:`\bar x_j = \sum_i s_i x_{ij} / \sum_i s_i` and
-    :math:`v_j = \sum_i s_i (x_{ij} - \bar x_j)^2 / \sum_i s_i`."""
+    :math:`v_j = \sum_i s_i (x_{ij} - \bar x_j)^2 / \sum_i s_i`.
+
+    For a scipy.sparse X, without centring it (which would make it dense):
+    :math:`v_j = \sum_i s_i x_{ij}^2 / \sum_i s_i - \bar x_j^2`, clipped at 0.
+    """
+    if sparse.issparse(X):
+        total = np.sum(sample_weight)
+        mean = np.asarray(X.T @ sample_weight).ravel() / total
+        second = np.asarray(X.multiply(X).T @ sample_weight).ravel() / total
+        return mean, np.maximum(second - mean**2, 0.0)
     mean = np.average(X, axis=0, weights=sample_weight)
     variance = np.average((X - mean) ** 2, axis=0, weights=sample_weight)
     return mean, variance

@@ -31,9 +31,11 @@ tolerances, relative to margins of order one, mean the same for every data set.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 from scipy.optimize import linprog
 
 #: Above this many constraint-matrix entries the LP is skipped (see ``find_separation``).
@@ -108,9 +110,11 @@ def _margin_matrix(likelihood, flat: np.ndarray, shift: np.ndarray, scale: np.nd
 
 
 def separation_check_fits(likelihood, flat: np.ndarray) -> bool:
-    """Whether the LP's constraint matrix stays within :data:`MAX_LP_ENTRIES`."""
+    """Whether the LP's constraint matrix stays within :data:`MAX_LP_ENTRIES` (and,
+    for a sparse X, which the LP needs dense, X too)."""
     n_rows = len(likelihood.y) * (likelihood.n_classes - 1)
-    return n_rows * len(flat) <= MAX_LP_ENTRIES
+    dense_X = not sparse.issparse(likelihood.X) or np.prod(likelihood.X.shape) <= MAX_LP_ENTRIES
+    return n_rows * len(flat) <= MAX_LP_ENTRIES and dense_X
 
 
 def find_separation(likelihood, flat: np.ndarray) -> Separation | None:
@@ -129,6 +133,10 @@ def find_separation(likelihood, flat: np.ndarray) -> Separation | None:
     """
     if len(flat) == 0 or not separation_check_fits(likelihood, flat):
         return None
+    if sparse.issparse(likelihood.X):
+        # Within MAX_LP_ENTRIES (separation_check_fits): no larger than the LP itself.
+        likelihood = copy.copy(likelihood)
+        likelihood.X = likelihood.X.toarray()
     m = likelihood.n_rows
     shift, scale = standardisation(
         likelihood.X[likelihood.sample_weight > 0],

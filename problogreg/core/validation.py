@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from numbers import Integral
 
 import numpy as np
+from scipy import sparse
+from sklearn.utils import get_tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -37,9 +39,18 @@ class DataFingerprint:
     weight_hash: str
 
     @classmethod
-    def of(cls, X: np.ndarray, labels: np.ndarray, sample_weight: np.ndarray):
+    def of(cls, X, labels: np.ndarray, sample_weight: np.ndarray):
         step = max(1, X.shape[0] // FINGERPRINT_ROWS)
-        data = hashlib.blake2b(np.ascontiguousarray(X[::step]).tobytes(), digest_size=12)
+        sampled = X[::step]
+        if sparse.issparse(sampled):
+            sampled = sampled.tocsr()
+            sampled.sort_indices()
+            parts = (sampled.data, sampled.indices, sampled.indptr)
+        else:
+            parts = (sampled,)
+        data = hashlib.blake2b(digest_size=12)
+        for part in parts:
+            data.update(np.ascontiguousarray(part).tobytes())
         data.update(np.asarray([str(label) for label in labels[::step]]).astype("U").tobytes())
         weights = hashlib.blake2b(np.ascontiguousarray(sample_weight).tobytes(), digest_size=12)
         return cls(X.shape[0], X.shape[1], data.hexdigest(), weights.hexdigest())
@@ -64,7 +75,8 @@ class FitData:
 
     Attributes
     ----------
-    X : ndarray of shape (n_samples, n_features), float64
+    X : ndarray or scipy.sparse CSR matrix of shape (n_samples, n_features), float64
+        Sparse only for estimators that accept it (their ``input_tags.sparse``).
     y : ndarray of shape (n_samples,), int
         Class codes: ``classes[y[i]]`` is the label of sample ``i``.
     classes : ndarray of shape (n_classes,)
@@ -99,7 +111,9 @@ def validate_fit_data(estimator, X, y, sample_weight=None) -> FitData:
         classes, and negative, non-finite or all-zero sample weights.
     """
     y = check_label_values(y)
-    X, y = validate_data(estimator, X, y, dtype=np.float64, y_numeric=False)
+    X, y = validate_data(
+        estimator, X, y, dtype=np.float64, y_numeric=False, accept_sparse=accepted_sparse(estimator)
+    )
     check_feature_magnitude(estimator, X)
     check_classification_targets(y)
     classes, codes = np.unique(y, return_inverse=True)
@@ -208,15 +222,26 @@ def validate_predict_data(estimator, X) -> np.ndarray:
     """Check that the estimator is fitted and that X matches the training features,
     with NaN, infinite and overflowing values refused by column and row."""
     check_is_fitted(estimator)
-    X = validate_data(estimator, X, dtype=np.float64, reset=False, ensure_all_finite=False)
-    finite = np.isfinite(X)
-    if not finite.all():
+    X = validate_data(
+        estimator,
+        X,
+        dtype=np.float64,
+        reset=False,
+        ensure_all_finite=False,
+        accept_sparse=accepted_sparse(estimator),
+    )
+    rows, columns = flagged_entries(X, lambda values: ~np.isfinite(values))
+    if len(rows):
         names = feature_names(estimator)
-        columns = [names[j] for j in np.flatnonzero(~finite.all(axis=0))]
-        found = [name for name, bad in (("NaN", np.isnan), ("infinite", np.isinf)) if bad(X).any()]
+        columns = [names[j] for j in np.unique(columns)]
+        found = [
+            name
+            for name, bad in (("NaN", np.isnan), ("infinite", np.isinf))
+            if len(flagged_entries(X, bad)[0])
+        ]
         raise ValueError(
             f"X has values that are {' or '.join(found)} in columns {columns} (rows "
-            f"{rows_text(np.flatnonzero(~finite.all(axis=1)))}; counting from 0). "
+            f"{rows_text(np.unique(rows))}; counting from 0). "
             f"{type(estimator).__name__} cannot compute class probabilities for them. Fix "
             "or drop these rows, or impute the missing values."
         )
@@ -224,21 +249,38 @@ def validate_predict_data(estimator, X) -> np.ndarray:
     return X
 
 
-def check_feature_magnitude(estimator, X: np.ndarray) -> None:
+def flagged_entries(X, flag) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the entries of X (the stored ones if X is sparse) for which
+    ``flag(values)`` is True."""
+    if sparse.issparse(X):
+        X = X.tocsr()
+        rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+        hit = flag(X.data)
+        return rows[hit], X.indices[hit]
+    return np.nonzero(flag(X))
+
+
+def accepted_sparse(estimator) -> str | bool:
+    """ "csr" (every sparse format is converted to CSR) for estimators whose scikit-learn
+    tags say they take sparse input, else False (sparse input is refused)."""
+    return "csr" if get_tags(estimator).input_tags.sparse else False
+
+
+def check_feature_magnitude(estimator, X) -> None:
     """Refuse finite values beyond :data:`MAX_ABS_FEATURE`, naming their columns and rows.
 
     Their squares overflow, so every model would return NaN, zeros or a failed
     factorisation instead of an answer; rescaling the column (a change of units) is
     the fix, and no model's answer depends on the units of its features.
     """
-    too_large = np.abs(X) > MAX_ABS_FEATURE
-    if not too_large.any():
+    rows, columns = flagged_entries(X, lambda values: np.abs(values) > MAX_ABS_FEATURE)
+    if not len(rows):
         return
     names = feature_names(estimator)
-    columns = [names[j] for j in np.flatnonzero(too_large.any(axis=0))]
+    columns = [names[j] for j in np.unique(columns)]
     raise ValueError(
         f"X has values larger than {MAX_ABS_FEATURE:g} in magnitude in columns {columns} "
-        f"(rows {rows_text(np.flatnonzero(too_large.any(axis=1)))}; counting from 0): their "
+        f"(rows {rows_text(np.unique(rows))}; counting from 0): their "
         "squares overflow double precision. "
         "Rescale these columns (change their units, e.g. divide by a power of ten, or "
         "take logarithms) before fitting or predicting."

@@ -12,6 +12,7 @@ import dataclasses
 import warnings
 
 import numpy as np
+from scipy import sparse
 from sklearn.exceptions import ConvergenceWarning
 
 from ..core.blocked import BlockedLikelihood
@@ -24,6 +25,7 @@ from ..core.newton import (
     minimize,
     warn_not_converged,
 )
+from ..core.numerics import weighted_mean_variance
 from ..core.objective import PosteriorObjective
 from ..core.priors import ResolvedPrior, log_normal_density, resolve_prior
 from ..core.result import MAPResult
@@ -121,6 +123,11 @@ def mode_finder(
         data = validate_blocked_fit_data(estimator, X, y, sample_weight)
     else:
         data = validate_fit_data(estimator, X, y, sample_weight)
+    if prior == "jeffreys" and sparse.issparse(data.X):
+        raise ValueError(
+            "prior='jeffreys' needs a dense X (its Fisher information is formed row by "
+            "row); convert X with X.toarray(), or use prior='normal' for sparse data."
+        )
     estimator.classes_ = data.classes
     estimator.data_fingerprint_ = data.fingerprint
     prior = resolve_prior(
@@ -319,11 +326,11 @@ class ModeFinder:
         labels = self.layout.free_labels(self.classes, self.feature_names)
         involved = [labels[j] for j in err.involved]
         X = self.objective.likelihood.X
-        constant = [
-            name
-            for name, sd in zip(self.feature_names, np.asarray(X.std(axis=0)), strict=True)
-            if sd == 0
-        ]
+        if sparse.issparse(X):
+            sd = np.sqrt(weighted_mean_variance(X, np.ones(X.shape[0]))[1])
+        else:
+            sd = np.asarray(X.std(axis=0))
+        constant = [name for name, value in zip(self.feature_names, sd, strict=True) if value == 0]
         hint = f" Constant columns (they duplicate the intercept): {constant}." if constant else ""
         return (
             "The objective is flat along a combination of "

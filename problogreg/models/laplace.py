@@ -227,7 +227,7 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
             return
         likelihood = objective.likelihood
         r = 1 if likelihood.n_classes == 2 else likelihood.n_classes
-        n_dual = r * likelihood.X.shape[0]
+        n_dual = r * likelihood.n_samples
         dual = (
             f"; its dual (Woodbury) form, which needs a proper prior on every coefficient, "
             f"would need a {n_dual} x {n_dual} matrix, {8 * n_dual**2 / 1024**3:.1f} GiB"

@@ -167,12 +167,19 @@ class MAPLogisticRegression(
         self.tol = tol
         self.max_iter = max_iter
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
     def fit(self, X, y, sample_weight=None, trials=None):
         """Fit the posterior mode.
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
+        X : array-like, DataFrame or scipy.sparse matrix/array of shape (n_samples, n_features)
+            Sparse input is kept sparse (CSR) throughout: products with X, the
+            ``autoscale`` sds without centring, Hessians as sparse Gram products.
         y : array-like of shape (n_samples,)
             Class labels of any hashable type; with ``trials``, the number of successes.
         sample_weight : array-like of shape (n_samples,), optional

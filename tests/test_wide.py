@@ -73,11 +73,14 @@ def test_woodbury_hessian_matches_the_dense_one(case):
     assert woodbury.log_determinant() == pytest.approx(np.linalg.slogdet(dense)[1], rel=1e-10)
 
 
-def test_hessian_form_rule():
-    """Dense when d is small against n, dual when d exceeds n, none when neither fits."""
+def test_hessian_form_rule(monkeypatch):
+    """Dense when d is small against n, dual when d exceeds n, Newton-CG when both are
+    large or X is sparse, or when no exact form fits in memory."""
 
-    def form(n, d, n_classes=2, prior_scale=1.0):
+    def form(n, d, n_classes=2, prior_scale=1.0, sparse_density=None):
         X, y = wide_data(n=n, d=d, n_classes=n_classes)
+        if sparse_density is not None:
+            X = sparse.random(n, d, density=sparse_density, format="csr", random_state=0)
         likelihood = SoftmaxLikelihood(X, y, np.ones(n), n_classes, reference=True)
         scale = np.full(d, prior_scale)
         return newton.hessian_form(PosteriorObjective(likelihood, ResolvedPrior(scale, 10.0)))
@@ -85,7 +88,12 @@ def test_hessian_form_rule():
     assert form(400, 20) == "dense"
     assert form(40, 400) == "dual"
     assert form(40, 400, n_classes=3) == "dual"
-    assert form(40, 400, prior_scale=np.inf) == "dense"  # MLE has no Woodbury form
+    assert form(40, 400, prior_scale=np.inf) != "dual"  # MLE has no Woodbury form
+    assert form(2000, 1000) == "free"
+    assert form(2000, 1000, sparse_density=0.002) == "free"
+    assert form(2000, 20, sparse_density=0.2) == "dense"
+    monkeypatch.setattr(newton, "DENSE_HESSIAN_MAX_BYTES", 1000)
+    assert form(400, 20) == "free"
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -117,8 +125,8 @@ def test_dual_newton_matches_scikit_learn(n_classes):
 def dense_twin(monkeypatch, X, y, **kwargs):
     """The same Laplace fit with the dense Hessian (the dual form switched off)."""
     monkeypatch.setattr(newton, "hessian_form", lambda objective: "dense")
-    monkeypatch.setattr(laplace_module, "hessian_form", lambda objective: "dense")
-    monkeypatch.setattr(mode_module, "hessian_form", lambda objective: "dense")
+    monkeypatch.setattr(laplace_module, "exact_hessian_form", lambda objective: "dense")
+    monkeypatch.setattr(mode_module, "exact_hessian_form", lambda objective: "dense")
     return plr.LaplaceLogisticRegression(**kwargs).fit(X, y)
 
 
@@ -248,3 +256,39 @@ def test_sparse_input_errors_are_clear():
     bad.data[0] = 1e200
     with pytest.raises(ValueError, match="larger than 1e"):
         model.predict_proba(bad)
+
+
+# -- Newton-CG (the Hessian-free form) ---------------------------------------------------
+@pytest.mark.parametrize(
+    "case", ["binary", "binary_flat_intercept", "reference", "symmetric_flat_intercept"]
+)
+def test_hessian_products_and_diagonal_match_the_dense_hessian(case):
+    """The objective's Hessian-vector products and diagonal equal the dense Hessian's."""
+    n_classes, reference, intercept_scale = CASES[case]
+    X, y = wide_data(n_classes=n_classes)
+    rng = np.random.default_rng(4)
+    weights = rng.uniform(0, 2, size=len(y))
+    likelihood = SoftmaxLikelihood(X, y, weights, n_classes, reference=reference)
+    prior = ResolvedPrior(rng.uniform(0.2, 2.0, size=X.shape[1]), intercept_scale)
+    objective = PosteriorObjective(likelihood, prior)
+    phi = rng.normal(size=objective.n_params) * 0.3
+    dense = objective.hessian(phi)
+    vectors = rng.normal(size=(3, objective.n_params))
+    assert_allclose(objective.hessian_product(phi, vectors), vectors @ dense, rtol=1e-10)
+    assert_allclose(objective.hessian_diagonal(phi), np.diag(dense), rtol=1e-12)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("sparse_input", [False, True])
+def test_newton_cg_reaches_the_dense_newton_optimum(n_classes, sparse_input, monkeypatch):
+    """Newton-CG (forced by the memory limit) converges by the same test to the same fit."""
+    X, y = sparse_problem(n=400, d=40, n_classes=n_classes)
+    X = X if sparse_input else X.toarray()
+    kwargs = {"intercept_prior_scale": None, "tol": 1e-10}
+    want = plr.MAPLogisticRegression(solver="newton", **kwargs).fit(X, y)
+    assert want.hessian_ is not None
+    monkeypatch.setattr(newton, "DENSE_HESSIAN_MAX_BYTES", 1000)
+    got = plr.MAPLogisticRegression(**kwargs).fit(X, y)
+    assert got.hessian_ is None and got.converged_
+    assert_allclose(got.coef_, want.coef_, atol=1e-7)
+    assert_allclose(got.intercept_, want.intercept_, atol=1e-7)

@@ -40,12 +40,13 @@ shape (K, n), so every class's column of probabilities is contiguous.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import sparse
 
 from .layout import split_rows
-from .numerics import weighted_gram
+from .numerics import rows_times, rows_times_transpose, squared_entries, weighted_gram
 
 
 def _log_softmax(log_proba: np.ndarray, buffers: _Buffers) -> None:
@@ -244,6 +245,50 @@ class SoftmaxLikelihood(ParameterShape):
         """The samples ``index`` (a random subset), for :meth:`hessian` (``rows=``)."""
         scale = len(self.y) / len(index)
         return RowSubsample(index, self.X[index], scale * self.sample_weight[index])
+
+    @cached_property
+    def X_squared(self):
+        """X with every entry squared, for the Hessian's diagonal (formed on first use)."""
+        return squared_entries(self.X)
+
+    def curvature_product(self, theta: np.ndarray, directions: np.ndarray) -> np.ndarray:
+        r""":math:`C_i u_i` for per-sample directions u (q, m, n) over the free classes:
+        :math:`s_i p_{ik} (u_{ik} - \sum_l p_{il} u_{il})` (two classes:
+        :math:`s_i p_0 p_1 u_i`), the curvature of :meth:`hessian`."""
+        proba = self._evaluate(theta).proba
+        s = self.sample_weight
+        if self.n_classes == 2:
+            return directions * (s * proba[0] * proba[1])
+        free = proba[1:] if self.reference else proba
+        centred = directions - np.einsum("kn,qkn->qn", free, directions)[:, None, :]
+        return centred * (s * free)
+
+    def hessian_product(self, theta: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        r""":math:`H v` for likelihood-coordinate vectors (q, n_params), without forming H:
+        two passes over X, :math:`u_{ik} = \delta b_k + x_i^\top \delta w_k`, then
+        :math:`\sum_i C_i u_i` and :math:`X^\top (C u)_k` (:meth:`curvature_product`)."""
+        vectors = np.atleast_2d(vectors)
+        intercept, coef = self.unpack(vectors)
+        m, d, n = self.n_rows, self.n_features, len(self.y)
+        directions = rows_times_transpose(self.X, coef.reshape(-1, d)).reshape(-1, m, n)
+        directions += intercept[:, :, None]
+        curved = self.curvature_product(theta, directions)
+        coef_part = rows_times(self.X, curved.reshape(-1, n)).reshape(len(vectors), -1)
+        return np.concatenate([curved.sum(axis=2), coef_part], axis=1)
+
+    def hessian_blocks_diagonal(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r"""The intercepts' block of :meth:`hessian` (m, m), :math:`\sum_i C_i`, and the
+        diagonal of its coefficient part (m, d), :math:`\sum_i C_{i,kk} x_{ij}^2`."""
+        proba = self._evaluate(theta).proba
+        free = proba[1:] if self.reference else proba
+        s = self.sample_weight
+        if self.n_classes == 2:
+            curvature = (s * proba[0] * proba[1])[None, None, :]
+        else:
+            curvature = np.einsum("kn,ln->kln", free, -free * s)
+            curvature[np.arange(self.n_rows), np.arange(self.n_rows)] += s * free
+        own = np.einsum("kkn->kn", curvature)
+        return curvature.sum(axis=2), rows_times(self.X_squared, own)
 
     def curvature_root(self, theta: np.ndarray) -> np.ndarray:
         r"""Per-sample factors G of the curvature of :meth:`hessian`, shape (r, m, n).

@@ -70,7 +70,8 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg, optimize
+from scipy import linalg, optimize, sparse
+from scipy.sparse import linalg as sparse_linalg
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import ThreadpoolController
 
@@ -84,6 +85,17 @@ _BLAS = ThreadpoolController()
 
 #: Above this size the dense Hessian is not formed (``solver="auto"`` -> L-BFGS).
 DENSE_HESSIAN_MAX_BYTES = 2 * 1024**3
+
+#: The solver-choice rule (:func:`hessian_form`): Newton steps a fit is assumed to take (to
+#: share the dual form's one-off kernel), conjugate-gradient products per Newton-CG step,
+#: and how much cheaper Newton-CG must look before it replaces an exact form.
+ASSUMED_NEWTON_STEPS = 10
+ASSUMED_CG_PRODUCTS = 25
+HESSIAN_FREE_MARGIN = 4.0
+#: Newton-CG: conjugate gradients stop at this relative residual, or sqrt(max|g| / S) if
+#: smaller (inexact Newton, superlinear as the gradient vanishes), or after CG_MAX_ITER.
+CG_RELATIVE_RESIDUAL = 0.1
+CG_MAX_ITER = 500
 
 #: The step test is max_j |delta_j| sqrt(H_jj / S) <= this times tol (module docstring).
 STEP_TOLERANCE_FACTOR = 2.0
@@ -186,6 +198,10 @@ class NewtonSolver:
         When given, the first steps use the Hessian estimated from these rows
         (see the module docstring); the last ones, and the returned Hessian, are exact.
     """
+
+    #: The Hessian as the result reports it: dense with its factor, or in dual form (the
+    #: subclasses); Newton-CG keeps neither.
+    hessian = cholesky = woodbury = None
 
     def __init__(self, objective, tol: float, max_iter: int, subsample=None):
         self.objective = objective
@@ -329,6 +345,7 @@ class NewtonSolver:
             n_iter=self.n_iter,
             converged=stop_reason == "converged",
             stop_reason=stop_reason,
+            woodbury=self.woodbury,
         )
 
 
@@ -363,50 +380,117 @@ class DualNewtonSolver(NewtonSolver):
     def hessian_diagonal(self) -> np.ndarray:
         return self.woodbury.diagonal()
 
-    def result(self, stop_reason: str) -> SolverResult:
-        return SolverResult(
-            params=self.params,
-            hessian=None,
-            cholesky=None,
-            n_iter=self.n_iter,
-            converged=stop_reason == "converged",
-            stop_reason=stop_reason,
-            woodbury=self.woodbury,
+
+def exact_hessian_form(objective) -> str | None:
+    r"""The cheaper exact form of the Hessian whose matrices fit, "dense" or "dual" (None
+    when neither fits in :data:`DENSE_HESSIAN_MAX_BYTES`); see :func:`hessian_form`."""
+    costs = exact_form_costs(objective)
+    return min(costs, key=costs.get) if costs else None
+
+
+def exact_form_costs(objective) -> dict[str, float]:
+    """Floating-point operations per Newton step of the exact forms that fit."""
+    if getattr(objective, "layout", None) is None:
+        # Not a logistic objective (nothing to cost): its dense Hessian if it fits.
+        return {"dense": 0.0} if dense_hessian_fits(objective.n_params) else {}
+    likelihood = objective.likelihood
+    n, d, m = likelihood.n_samples, likelihood.n_features, likelihood.n_rows
+    nnz = stored_entries(likelihood.X)
+    costs = {}
+    if dense_hessian_fits(objective.n_params):
+        costs["dense"] = m * (m + 1) / 2 * nnz**2 / n + (m * d) ** 3 / 3
+    r = 1 if likelihood.n_classes == 2 else likelihood.n_classes
+    if dual_form_applies(objective) and dense_hessian_fits(r * n):
+        kernel = nnz**2 / d / ASSUMED_NEWTON_STEPS
+        costs["dual"] = r**2 * m * n**2 + (r * n) ** 3 / 3 + kernel + 12 * m * nnz
+    return costs
+
+
+def stored_entries(X) -> int:
+    """Entries of X a product touches: its non-zeros if sparse, else n d."""
+    return X.nnz if sparse.issparse(X) else X.shape[0] * X.shape[1]
+
+
+class HessianFreeNewtonSolver(NewtonSolver):
+    """:class:`NewtonSolver` whose steps :math:`H^{-1}g` come from preconditioned conjugate
+    gradients on Hessian-vector products (Newton-CG), for problems where no exact form
+    of the Hessian is affordable (see :func:`hessian_form`).
+
+    The same line search and the same convergence test: :math:`H_{jj}` is exact (the
+    objective's ``hessian_diagonal``, also the preconditioner) and the step is solved
+    to a relative residual of at most :data:`CG_RELATIVE_RESIDUAL`.
+    """
+
+    def __init__(self, objective, tol: float, max_iter: int, subsample=None):
+        super().__init__(objective, tol, max_iter, subsample=None)
+        self.cg_products = 0
+
+    def update_hessian(self) -> None:
+        self.rows = None
+        self.diagonal = self.objective.hessian_diagonal(self.params)
+        self.solved_gradient = None
+
+    def hessian_diagonal(self) -> np.ndarray:
+        return self.diagonal
+
+    def solve_hessian(self, vector: np.ndarray) -> np.ndarray:
+        params, n = self.params, len(vector)
+
+        def product(v):
+            self.cg_products += 1
+            return self.objective.hessian_product(params, v[None, :])[0]
+
+        relative = min(CG_RELATIVE_RESIDUAL, np.sqrt(np.max(np.abs(self.gradient)) / self.scale))
+        solution, _ = sparse_linalg.cg(
+            sparse_linalg.LinearOperator((n, n), matvec=product),
+            vector,
+            rtol=relative,
+            atol=0.0,
+            maxiter=CG_MAX_ITER,
+            M=sparse_linalg.LinearOperator((n, n), matvec=lambda v: v / self.diagonal),
         )
+        return solution
 
 
 def hessian_form(objective) -> str:
-    r"""How Newton's method should hold the Hessian: "dense", "dual" or "none".
+    r"""How Newton's method should hold the Hessian: "dense", "dual", "free" or "none".
 
     The rule, by floating-point operations per Newton step (m rows of
-    parameters, d features, n samples, r = 1 for two classes and K otherwise):
+    parameters, d features, n samples, z stored entries of X -- nd if dense --,
+    r = 1 for two classes and K otherwise):
 
-    * **dense** -- form the m(d+1) Hessian, about :math:`\tfrac{m(m+1)}2 n d^2`
-      for the weighted Gram matrices plus :math:`(md)^3/3` for its Cholesky factor;
+    * **dense** -- form the m(d+1) Hessian, about :math:`\tfrac{m(m+1)}2 z^2/n`
+      for the weighted Gram matrices (:math:`nd^2` for dense X) plus
+      :math:`(md)^3/3` for its Cholesky factor;
     * **dual** -- Woodbury form (:mod:`problogreg.core.woodbury`), about
-      :math:`r^2 m n^2 + (rn)^3/3` per step plus :math:`n^2 d` once for the kernel
-      :math:`X\Lambda^{-1}X^\top`. Possible only when every coefficient has a
-      proper Gaussian prior (not the Jeffreys prior, not maximum likelihood);
-    * the cheaper of the two whose matrices fit in
-      :data:`DENSE_HESSIAN_MAX_BYTES`; **none** (Hessian-free L-BFGS) when
-      neither does.
+      :math:`r^2 m n^2 + (rn)^3/3` per step plus the kernel
+      :math:`X\Lambda^{-1}X^\top` (:math:`z^2/d`) once per fit. Possible only
+      when every coefficient has a proper Gaussian prior (not the Jeffreys prior,
+      not maximum likelihood);
+    * **free** -- Newton-CG: the step :math:`H^{-1}g` by conjugate gradients with
+      Hessian-vector products (two passes over X, :math:`4mz`) and the diagonal of
+      H as preconditioner, assumed to take :data:`ASSUMED_CG_PRODUCTS` products.
+      Chosen when that is :data:`HESSIAN_FREE_MARGIN` times cheaper than the
+      cheaper exact form whose matrices fit in :data:`DENSE_HESSIAN_MAX_BYTES`,
+      or when neither fits. ``hessian`` is then None (Laplace forms an exact
+      form once, at the optimum, if one fits);
+    * **none** -- L-BFGS alone, for likelihoods without Hessian-vector products
+      (data in blocks) whose dense Hessian does not fit.
 
-    In practice: dense when d is below about n (or the class count makes rn
-    large), dual when d exceeds n.
+    In practice: dense when d is small against n, dual when d exceeds n, free
+    when both are large or X is sparse.
     """
-    n_params = objective.n_params
-    likelihood = objective.likelihood
-    dense_fits = dense_hessian_fits(n_params)
-    if not dual_form_applies(objective):
-        return "dense" if dense_fits else "none"
-    n, d, m = likelihood.n_samples, likelihood.n_features, likelihood.n_rows
-    r = 1 if likelihood.n_classes == 2 else likelihood.n_classes
-    dual_fits = dense_hessian_fits(r * n)
-    dense_cost = m * (m + 1) / 2 * n * d**2 + (m * d) ** 3 / 3
-    dual_cost = r**2 * m * n**2 + (r * n) ** 3 / 3 + n**2 * d
-    if dual_fits and (dual_cost < dense_cost or not dense_fits):
-        return "dual"
-    return "dense" if dense_fits else "none"
+    costs = exact_form_costs(objective)
+    exact = min(costs, key=costs.get) if costs else None
+    if not hasattr(objective, "hessian_product") or not hasattr(
+        objective.likelihood, "hessian_product"
+    ):
+        return exact or "none"
+    m = objective.likelihood.n_rows
+    free_cost = ASSUMED_CG_PRODUCTS * 4 * m * stored_entries(objective.likelihood.X)
+    if exact is None or HESSIAN_FREE_MARGIN * free_cost < costs[exact]:
+        return "free"
+    return exact
 
 
 def dual_form_applies(objective) -> bool:
@@ -478,6 +562,9 @@ def minimize(
 def _minimize(objective, start, solver, tol, max_iter) -> SolverResult:
     n_params = objective.n_params
     form = hessian_form(objective)
+    if solver == "newton" and form in ("free", "none"):
+        # Exact Newton was asked for: Newton-CG only approximates its steps.
+        form = exact_hessian_form(objective) or "none"
     if solver == "newton" and form == "none":
         raise MemoryError(
             f"The dense Hessian over {n_params} parameters needs "
@@ -495,7 +582,7 @@ def _minimize(objective, start, solver, tol, max_iter) -> SolverResult:
             converged=converged,
             stop_reason="converged" if converged else "max_iter",
         )
-    newton = DualNewtonSolver if form == "dual" else NewtonSolver
+    newton = {"dual": DualNewtonSolver, "free": HessianFreeNewtonSolver}.get(form, NewtonSolver)
     n_iter = 0
     subsample = None
     if form == "dual":
@@ -503,7 +590,7 @@ def _minimize(objective, start, solver, tol, max_iter) -> SolverResult:
     elif solver == "auto" and objective.likelihood.n_rows > 1:
         warm = lbfgs(objective, start, tol * WARM_START_LOOSENESS, max_iter)
         start, n_iter = warm.x, int(warm.nit)
-    elif solver == "auto":
+    elif solver == "auto" and form == "dense":
         subsample = hessian_subsample(objective.likelihood, n_params)
     result = newton(objective, tol, max_iter, subsample).solve(start)
     result.n_iter += n_iter

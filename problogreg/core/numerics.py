@@ -56,6 +56,21 @@ def weighted_gram(X: np.ndarray, weights: np.ndarray, *, intercept: bool = False
     return np.block([[np.sum(weights), cross], [cross[:, None], gram]])
 
 
+def rows_times_transpose(X, rows: np.ndarray) -> np.ndarray:
+    r""":math:`V X^\top` for rows V (q, d), shape (q, n); X dense or scipy.sparse."""
+    return np.asarray(X @ rows.T).T
+
+
+def rows_times(X, rows: np.ndarray) -> np.ndarray:
+    r""":math:`U X` for rows U (q, n), shape (q, d); X dense or scipy.sparse."""
+    return np.asarray(X.T @ rows.T).T
+
+
+def squared_entries(X):
+    """X with every entry squared (a sparse X stays sparse)."""
+    return X.multiply(X).tocsr() if sparse.issparse(X) else X**2
+
+
 def _sparse_weighted_gram(X, weights: np.ndarray, intercept: bool) -> np.ndarray:
     r""":func:`weighted_gram` of a scipy.sparse X: the sparse product
     :math:`X^\top (w \odot X)`, returned dense (d x d)."""

@@ -81,6 +81,22 @@ class PosteriorObjective:
         hessian[np.diag_indices_from(hessian)] += self.precision
         return hessian
 
+    def hessian_product(self, phi: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        r""":math:`\nabla^2 f(\phi)\, v = T^\top H_\ell T v + \lambda v` for vectors v
+        (q, n_params), without forming the Hessian (likelihood part as :meth:`hessian`)."""
+        theta = self.layout.to_likelihood(phi)
+        product = self.likelihood.hessian_product(theta, self.layout.to_likelihood(vectors))
+        return self.layout.from_likelihood(product) + self.precision * vectors
+
+    def hessian_diagonal(self, phi: np.ndarray) -> np.ndarray:
+        """The diagonal of :meth:`hessian`, without forming it."""
+        theta = self.layout.to_likelihood(phi)
+        intercept_block, coef_diagonal = self.likelihood.hessian_blocks_diagonal(theta)
+        q = self.layout.contrasts
+        if q is not None:
+            intercept_block = q.T @ intercept_block @ q
+        return np.concatenate([np.diag(intercept_block), coef_diagonal.ravel()]) + self.precision
+
     def log_likelihood(self, phi: np.ndarray) -> float:
         r"""Weighted log-likelihood :math:`-\ell(T\phi)`."""
         return -self.likelihood.loss(self.layout.to_likelihood(phi))

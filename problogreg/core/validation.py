@@ -23,6 +23,8 @@ MAX_ABS_FEATURE = 1e150
 
 #: Rows of X sampled into a data fingerprint: enough to tell data sets apart, cheap at any n.
 FINGERPRINT_ROWS = 1024
+#: Entries of the sampled rows hashed at most (about): columns are sampled too beyond it.
+FINGERPRINT_ENTRIES = 2**17
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class DataFingerprint:
     def of(cls, X, labels: np.ndarray, sample_weight: np.ndarray):
         step = max(1, X.shape[0] // FINGERPRINT_ROWS)
         sampled = X[::step]
+        # Wide data: evenly spaced columns too, about FINGERPRINT_ENTRIES entries in all.
+        sampled = sampled[:, :: max(1, sampled.shape[0] * sampled.shape[1] // FINGERPRINT_ENTRIES)]
         if sparse.issparse(sampled):
             sampled = sampled.tocsr()
             sampled.sort_indices()

@@ -37,22 +37,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg, sparse
 
-from .numerics import weighted_gram
-
-
-def rows_times_transpose(X, rows: np.ndarray) -> np.ndarray:
-    r""":math:`V X^\top` for rows V (q, d), shape (q, n); X dense or sparse."""
-    return np.asarray(X @ rows.T).T
-
-
-def rows_times(X, rows: np.ndarray) -> np.ndarray:
-    r""":math:`U X` for rows U (q, n), shape (q, d); X dense or sparse."""
-    return np.asarray(X.T @ rows.T).T
-
-
-def squared_entries(X):
-    """X with every entry squared (sparse stays sparse)."""
-    return X.multiply(X).tocsr() if sparse.issparse(X) else X**2
+from .numerics import rows_times, rows_times_transpose, weighted_gram
 
 
 class DualSpace:
@@ -81,7 +66,7 @@ class DualSpace:
         contrasts = layout.contrasts
         self.intercept_map = np.eye(self.n_rows) if contrasts is None else contrasts
         self.kernel = self._kernel()
-        self.X_squared = squared_entries(self.X)
+        self.X_squared = objective.likelihood.X_squared
 
     def _kernel(self) -> np.ndarray:
         X, inverse = self.X, 1.0 / self.coef_precision

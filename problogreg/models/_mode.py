@@ -21,7 +21,7 @@ from ..core.likelihood import SoftmaxLikelihood
 from ..core.newton import (
     SingularHessianError,
     cholesky_or_explain,
-    hessian_form,
+    exact_hessian_form,
     minimize,
     warn_not_converged,
 )
@@ -214,7 +214,7 @@ class ModeFinder:
         keep it, densely or in dual form)."""
         if result.cholesky is not None or result.woodbury is not None:
             return result
-        if hessian_form(self.objective) == "dual":
+        if exact_hessian_form(self.objective) == "dual":
             woodbury = DualSpace(self.objective).curvature(result.mode)
             return dataclasses.replace(result, woodbury=woodbury)
         hessian = self.objective.hessian(result.mode)

@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.utils.validation import check_is_fitted
 
-from ..core.newton import DENSE_HESSIAN_MAX_BYTES, dual_form_applies, hessian_form
+from ..core.newton import DENSE_HESSIAN_MAX_BYTES, dual_form_applies, exact_hessian_form
 from ..core.validation import (
     check_count,
     check_random_state,
@@ -219,7 +219,7 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         K otherwise) and is used when d > n; the dense form
         :data:`LAPLACE_DENSE_MATRICES` p x p matrices. No approximate posterior is
         substituted."""
-        if hessian_form(objective) == "dual":
+        if exact_hessian_form(objective) == "dual":
             return
         n_params = objective.n_params
         needed = LAPLACE_DENSE_MATRICES * 8 * n_params**2

@@ -85,9 +85,12 @@ class MAPLogisticRegression(
         dense Hessian would not fit in memory. When rounding defeats a Newton
         step, L-BFGS continues from there. With more features than samples
         (and a proper prior on every coefficient) Newton's steps solve in the
-        dual, n-dimensional space (Woodbury's identity;
-        :func:`problogreg.core.newton.hessian_form` states the rule), for
-        "newton" and "auto" alike; ``hessian_`` is then None.
+        dual, n-dimensional space (Woodbury's identity), for "newton" and
+        "auto" alike; when both forms of the Hessian are costly (many samples
+        and features, or sparse X) "auto" takes Newton-CG steps (conjugate
+        gradients on Hessian-vector products) with the same convergence test.
+        :func:`problogreg.core.newton.hessian_form` states the rule; ``hessian_``
+        is None on these paths.
     tol : float, default=1e-8
         Convergence tolerance on the gradient and the Newton decrement,
         relative to the total sample weight.

@@ -23,6 +23,7 @@ from sklearn.utils.estimator_checks import check_estimator
 
 from problogreg import MAPLogisticRegression, SeparationError
 from problogreg.models.generative import NaiveBayes, SharedCovarianceGaussian
+from problogreg.models.generative.shared_covariance import RankDeficientCovarianceWarning
 
 # The lectures' example: one (1,1) in class 1; 4x(1,0), 4x(0,1), 4x(0,0) in class 2.
 LECTURE_X = np.array([[1, 1]] + [[1, 0]] * 4 + [[0, 1]] * 4 + [[0, 0]] * 4, dtype=float)
@@ -143,11 +144,34 @@ def test_lda_implied_logistic_form_is_the_bayes_rule(n_classes):
     ],
     ids=["constant", "wide", "collinear"],
 )
-def test_lda_singular_covariance_names_shrinkage(X, y, reason):
-    with pytest.raises(ValueError, match=rf"singular.*{reason}.*shrinkage"):
-        SharedCovarianceGaussian().fit(X, y)
+def test_lda_singular_covariance_warns_and_names_shrinkage(X, y, reason):
+    with pytest.warns(RankDeficientCovarianceWarning, match=rf"singular.*{reason}.*shrinkage"):
+        model = SharedCovarianceGaussian().fit(X, y)
+    assert np.all(np.isfinite(model.predict_proba(X)))
     fixed = SharedCovarianceGaussian(shrinkage=0.5).fit(X, y)
     assert np.all(np.isfinite(fixed.predict_proba(X)))
+
+
+@pytest.mark.parametrize(("n", "d"), [(12, 30), (40, 5)], ids=["wide", "collinear"])
+def test_lda_singular_covariance_is_scikit_learns_svd_solution(n, d):
+    """A rank-deficient pooled covariance: the discriminant of scikit-learn's svd solver
+    (pseudo-inverse in the span of the within-class data)."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(n, d))
+    if d < n:
+        X = np.column_stack([X, X[:, 0] - 2 * X[:, 1], np.full(n, 3.0)])  # collinear, constant
+    y = np.arange(n) % 2
+    X[y == 1] += 0.7
+    with pytest.warns(RankDeficientCovarianceWarning):
+        ours = SharedCovarianceGaussian().fit(X, y)
+    reference = LinearDiscriminantAnalysis(solver="svd").fit(X, y)
+    X_new = rng.normal(size=(20, X.shape[1]))
+    np.testing.assert_allclose(
+        ours.decision_function(X_new),
+        reference.decision_function(X_new),
+        rtol=1e-8,
+        atol=1e-9,
+    )
 
 
 @pytest.mark.parametrize("shrinkage", [None, "auto"])
@@ -338,23 +362,14 @@ def test_bad_options_are_clear_errors():
 
 
 # -- scikit-learn conventions -------------------------------------------------------
-# These checks fit on data whose pooled within-class covariance is singular (a
-# feature constant within each class; 30 features for 27 samples): the designed
-# outcome is the ValueError that names shrinkage, so they are expected to fail for
-# shrinkage=None and are run in full with a fixed shrinkage below.
-SINGULAR_DATA_CHECKS = {
-    "check_sample_weights_shape": "check data give a singular covariance",
-    "check_sample_weights_not_overwritten": "check data give a singular covariance",
-    "check_sample_weight_equivalence_on_dense_data": "30 features for 27 samples",
-}
-
-
+# Some checks fit on data whose pooled within-class covariance is singular (a feature
+# constant within each class; 30 features for 27 samples): the pseudo-inverse handles them.
 @pytest.mark.parametrize(
     ("estimator", "expected_failures"),
     [
         (NaiveBayes(), {}),
         (SharedCovarianceGaussian(shrinkage=0.1), {}),
-        (SharedCovarianceGaussian(), SINGULAR_DATA_CHECKS),
+        (SharedCovarianceGaussian(), {}),
     ],
     ids=["naive-bayes", "lda-shrinkage", "lda-default"],
 )

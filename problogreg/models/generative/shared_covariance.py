@@ -15,6 +15,7 @@ fitted generatively.
 
 from __future__ import annotations
 
+import warnings
 from numbers import Real
 from typing import ClassVar
 
@@ -34,6 +35,15 @@ from ._base import (
 )
 from ._conjugate import GenerativePosterior, NormalInverseWishartPosterior
 from ._statistics import ClassMoments, ledoit_wolf_shrinkage
+
+#: Eigenvalues of the within-class correlation matrix below this fraction of the largest
+#: are dropped by the pseudo-inverse (scikit-learn's svd solver drops singular values
+#: of the standardised residuals below 1e-4, eigenvalues below 1e-8).
+PSEUDO_INVERSE_TOLERANCE = 1e-8
+
+
+class RankDeficientCovarianceWarning(UserWarning):
+    """The pooled within-class covariance is singular; its pseudo-inverse is used."""
 
 
 class SharedCovarianceGaussian(
@@ -147,11 +157,17 @@ class SharedCovarianceGaussian(
         Raises
         ------
         ValueError
-            For bad input, or a singular covariance (constant or collinear
-            columns, or more features than samples) without shrinkage. Singularity
-            is judged on the correlation matrix of the pooled covariance, so it
-            does not depend on the units of the features: spreads 1e8 apart are
-            fine (as with scikit-learn's lsqr solver).
+            For bad input, or when every feature is constant within its classes.
+
+        Warns
+        -----
+        RankDeficientCovarianceWarning
+            When the pooled covariance is singular (constant or collinear
+            columns, or more features than samples) and not shrunk: the
+            discriminant then uses its pseudo-inverse in the span of the data,
+            as scikit-learn's svd solver. Singularity is judged on the correlation
+            matrix of the pooled covariance, so it does not depend on the units of
+            the features: spreads 1e8 apart are fine.
         """
         self._validate_params()
         data = validate_fit_data(self, X, y, sample_weight)
@@ -181,20 +197,44 @@ class SharedCovarianceGaussian(
         return float(self.shrinkage)
 
     def _factor_covariance(self, data: FitData):
-        """``(sd, cho_factor(R))`` with ``covariance_ = diag(sd) R diag(sd)``, or a
-        ValueError that names the fix.
+        """``(sd, solve)`` with ``covariance_ = diag(sd) R diag(sd)`` and ``solve(b)`` the
+        solution of ``R x = b``: by Cholesky, or, when R is singular, by its
+        pseudo-inverse (with a :class:`RankDeficientCovarianceWarning`).
 
         Singularity is judged on the correlation matrix R, so it does not depend on
         the units of the features: spreads that differ by 1e8 or more are fine, while
-        constant or (nearly) collinear columns still make R singular.
+        constant or (nearly) collinear columns, or fewer samples than features, make
+        R singular. Then, as scikit-learn's ``LinearDiscriminantAnalysis(solver="svd")``,
+        the discriminant lives in the span of the within-class data: R's eigenvalues
+        below :data:`PSEUDO_INVERSE_TOLERANCE` are dropped (a constant feature gets
+        weight 0).
         """
         n_features = len(self.covariance_)
         sd = np.sqrt(np.diag(self.covariance_))
-        if np.all(sd > 0):
-            correlation = self.covariance_ / np.outer(sd, sd)
-            eigenvalues = np.linalg.eigvalsh(correlation)
-            if eigenvalues[0] > eigenvalues[-1] * n_features * np.finfo(float).eps:
-                return sd, linalg.cho_factor(correlation, lower=True)
+        if not np.any(sd > 0):
+            raise ValueError(
+                "The shared within-class covariance is zero: every feature is constant "
+                "within its classes, so the Gaussian class model has no discriminant. "
+                "Drop these features."
+            )
+        unit = np.where(sd > 0, sd, 1.0)
+        correlation = self.covariance_ / np.outer(unit, unit)
+        eigenvalues, eigenvectors = np.linalg.eigh(correlation)
+        if eigenvalues[0] > eigenvalues[-1] * n_features * np.finfo(float).eps:
+            factor = linalg.cho_factor(correlation, lower=True)
+            return unit, lambda b: linalg.cho_solve(factor, b)
+        kept = eigenvalues > PSEUDO_INVERSE_TOLERANCE * eigenvalues[-1]
+        basis = eigenvectors[:, kept] / np.sqrt(eigenvalues[kept])
+        warnings.warn(
+            self._singular_message(data, sd, int(kept.sum())),
+            RankDeficientCovarianceWarning,
+            stacklevel=3,
+        )
+        return unit, lambda b: basis @ (basis.T @ b)
+
+    def _singular_message(self, data: FitData, sd: np.ndarray, rank: int) -> str:
+        """Why the pooled covariance is singular, and what the fit does about it."""
+        n_features = len(sd)
         names = feature_names(self)
         constant = [n for n, v in zip(names, sd, strict=True) if v == 0]
         n_used = np.count_nonzero(data.sample_weight > 0)
@@ -208,22 +248,19 @@ class SharedCovarianceGaussian(
             )
         if not reasons:
             reasons.append("some features are (nearly) linearly dependent")
-        hint = (
-            " Every feature is constant within its classes, so no shrinkage can help: drop them."
-            if not np.any(sd > 0)
-            else " Set shrinkage='auto' (Ledoit-Wolf) or a value in (0, 1], or drop the "
-            "redundant columns."
-        )
-        raise ValueError(
-            "The shared within-class covariance is singular, so the Gaussian class "
-            f"model has no unique discriminant: {'; '.join(reasons)}.{hint}"
+        return (
+            f"The shared within-class covariance is singular ({'; '.join(reasons)}): the "
+            f"discriminant uses its pseudo-inverse in the span of the data (rank {rank} of "
+            f"{n_features}), as scikit-learn's LDA with solver='svd' does. For a full-rank "
+            "covariance set shrinkage='auto' (Ledoit-Wolf) or a value in (0, 1], or drop "
+            "the redundant columns."
         )
 
     def _implied_logistic(self, factor):
-        sd, correlation_factor = factor
+        unit, solve = factor
         # Sigma^{-1} mu_k = D^{-1} R^{-1} D^{-1} mu_k, with D = diag(sd): every solve is
-        # on the unit-free correlation matrix.
-        solved = linalg.cho_solve(correlation_factor, (self.means_ / sd).T).T / sd
+        # on the unit-free correlation matrix (R^+ for a singular one).
+        solved = solve((self.means_ / unit).T).T / unit
         intercept = -0.5 * np.sum(solved * self.means_, axis=1) + np.log(self.class_prior_)
         if len(self.classes_) == 2:
             return (solved[1] - solved[0])[None, :], np.array([intercept[1] - intercept[0]])

@@ -21,6 +21,7 @@ from problogreg.core.woodbury import DualSpace
 from problogreg.models import _mode as mode_module
 from problogreg.models import laplace as laplace_module
 from problogreg.posterior.gaussian import GaussianPosterior, logit_moments
+from problogreg.posterior.refit_loo import student_t_draws
 from problogreg.posterior.woodbury_gaussian import WoodburyGaussianPosterior
 
 
@@ -156,8 +157,9 @@ def test_woodbury_posterior_matches_the_dense_posterior(case, monkeypatch):
     ):
         assert_allclose(got, want, atol=1e-8)
     assert_allclose(wide.predict_proba(X_new), dense.predict_proba(X_new), atol=1e-8)
-    summary = wide.summary()
-    assert_allclose(summary["std_error"], dense.summary()["std_error"], rtol=1e-8)
+    assert_allclose(wide.summary()["sd"], dense.summary()["sd"], rtol=1e-8)
+    map_summary = plr.MAPLogisticRegression(**kwargs).fit(X, y).summary()
+    assert_allclose(map_summary["std_error"], dense.summary()["sd"], rtol=1e-8)
 
 
 def test_woodbury_draws_have_the_posterior_covariance():
@@ -292,3 +294,17 @@ def test_newton_cg_reaches_the_dense_newton_optimum(n_classes, sparse_input, mon
     assert got.hessian_ is None and got.converged_
     assert_allclose(got.coef_, want.coef_, atol=1e-7)
     assert_allclose(got.intercept_, want.intercept_, atol=1e-7)
+
+
+def test_student_t_proposal_of_the_woodbury_posterior():
+    """Refit-LOO's multivariate t proposal: log q from (phi - mu)' H (phi - mu) with the
+    dense Hessian, for draws of the dual-form posterior."""
+    X, y = wide_data(n=12, d=20, n_classes=2)
+    model = plr.LaplaceLogisticRegression().fit(X, y)
+    posterior = model.posterior_
+    assert isinstance(posterior, WoodburyGaussianPosterior)
+    draws, log_q = student_t_draws(posterior, 50, np.random.default_rng(0), df=7.0)
+    hessian = np.linalg.inv(model.posterior_cov_)
+    offset = draws - posterior.mean
+    quadratic = np.einsum("sp,pq,sq->s", offset, hessian, offset)
+    assert_allclose(log_q, -0.5 * (7.0 + posterior.dim) * np.log1p(quadratic / 7.0), rtol=1e-8)

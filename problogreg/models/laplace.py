@@ -333,7 +333,8 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         layout = self.result_.layout
         if method == "gaussian":
             mean = self.result_.theta
-            sd = self.posterior_.marginal_sd(layout.jacobian())
+            # The map to likelihood coordinates is the identity unless intercepts are contrasts.
+            sd = self.posterior_.marginal_sd(layout.jacobian() if layout.sum_to_zero else None)
             half_width = stats.norm.ppf(0.5 + ci_prob / 2) * sd
             lower, upper = mean - half_width, mean + half_width
             if exponentiate:

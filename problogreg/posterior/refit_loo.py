@@ -170,10 +170,17 @@ def student_t_draws(posterior: GaussianPosterior, n_draws: int, rng, df: float =
     :math:`\phi = \mu + L^{-\top} t`, :math:`t = z \sqrt{\nu / u}`,
     :math:`z \sim N(0, I)`, :math:`u \sim \chi^2_\nu`, and
     :math:`\log q = -\tfrac{\nu + p}{2} \log(1 + \lVert t\rVert^2 / \nu)`."""
-    z = rng.standard_normal((n_draws, posterior.dim))
+    z = rng.standard_normal((n_draws, posterior.noise_dim))
     t = z * np.sqrt(df / rng.chisquare(df, size=(n_draws, 1)))
-    log_q = -0.5 * (df + posterior.dim) * np.log1p(np.sum(t**2, axis=1) / df)
-    return posterior.noise_to_draws(t), log_q
+    draws = posterior.noise_to_draws(t)
+    # (phi - mu)' H (phi - mu) = ||t||^2 for the Cholesky form; from the density for the
+    # dual (Woodbury) form, whose noise is not whitened coordinates.
+    if posterior.noise_dim == posterior.dim:
+        quadratic = np.sum(t**2, axis=1)
+    else:
+        quadratic = 2 * (posterior.log_density(posterior.mean)[0] - posterior.log_density(draws))
+    log_q = -0.5 * (df + posterior.dim) * np.log1p(quadratic / df)
+    return draws, log_q
 
 
 def _folds(codes: np.ndarray, n_folds: int, rng) -> np.ndarray:

@@ -118,6 +118,9 @@ def fit_nutpie(X, y, seed: int, cores: int):
 
 
 CONTENDERS = {"ours": fit_ours, "plain": fit_plain, "nutpie": fit_nutpie}
+#: Ours again with one BLAS thread set in the environment (``--blas-check``): the fit
+#: wall should not depend on it, because the fit limits BLAS threads itself.
+ONE_BLAS_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def child(contender: str, seed: int, cores: int, shape: tuple[int, int]) -> None:
@@ -160,10 +163,11 @@ def run_child(contender: str, cache_dir: str, seed: int, cores: int, shape) -> d
     ``cache_dir``: empty for a cold run, filled by an earlier run for a warm one."""
     env = {
         **os.environ,
+        **(ONE_BLAS_THREAD if contender == "ours-1-blas-thread" else {}),
         "PYTENSOR_FLAGS": f"base_compiledir={cache_dir}",
         "NUMBA_CACHE_DIR": os.path.join(cache_dir, "numba"),
     }
-    command = [sys.executable, __file__, "--child", contender, "--seed", str(seed)]
+    command = [sys.executable, __file__, "--child", contender.split("-")[0], "--seed", str(seed)]
     command += ["--cores", str(cores), "--n", str(shape[0]), "--d", str(shape[1])]
     launched = time.time()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
@@ -183,6 +187,11 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=min(CHAINS, os.cpu_count() or 1))
     parser.add_argument("--n", type=int, default=N_SAMPLES, help="samples")
     parser.add_argument("--d", type=int, default=N_FEATURES, help="features")
+    parser.add_argument(
+        "--blas-check",
+        action="store_true",
+        help="also run ours with OPENBLAS_NUM_THREADS=1 (and OMP, MKL) set",
+    )
     parser.add_argument("--child", choices=list(CONTENDERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     shape = (args.n, args.d)
@@ -196,7 +205,7 @@ def main() -> None:
     schedule = [("cold", args.seed)] + [("warm", args.seed + 1 + r) for r in range(args.repeats)]
     with tempfile.TemporaryDirectory(prefix="bench-nuts-") as root:
         for cache, seed in schedule:
-            for contender in CONTENDERS:
+            for contender in [*CONTENDERS, *(["ours-1-blas-thread"] if args.blas_check else [])]:
                 compile_dir = os.path.join(root, contender)
                 os.makedirs(compile_dir, exist_ok=True)
                 result = run_child(contender, compile_dir, seed, args.cores, shape)
@@ -233,6 +242,15 @@ def main() -> None:
             f"{cache} caches, min ESS/s of ours (mean over runs): "
             f"{mean['ours'] / mean['nutpie']:.1f}x nutpie low-rank, "
             f"{mean['ours'] / mean['plain']:.1f}x plain pm.sample"
+        )
+    if args.blas_check:
+        wall = {
+            name: np.mean([r["fit_s"] for r in rows if r["contender"] == name])
+            for name in ("ours", "ours-1-blas-thread")
+        }
+        print(
+            "ours, fit wall in the default environment / with OPENBLAS_NUM_THREADS=1 "
+            f"(mean over all runs): {wall['ours'] / wall['ours-1-blas-thread']:.2f}"
         )
 
 

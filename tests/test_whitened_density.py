@@ -13,7 +13,14 @@ import pytest
 
 from problogreg.models._mode import mode_finder
 from problogreg.models._pymc_model import build_model
-from problogreg.models._whitened_density import WhitenedLogDensity
+from problogreg.models._whitened_density import (
+    DenseWhitening,
+    DiagonalWhitening,
+    LowRankWhitening,
+    WhitenedLogDensity,
+    _binary_curvature_factor,
+    whitening_for,
+)
 from problogreg.models.nuts import PyMCLogisticRegression
 from problogreg.posterior.gaussian import laplace_posterior
 
@@ -28,7 +35,7 @@ CASES = {
 }
 
 
-def _density_and_model(case: str, whiten: bool = True):
+def _density_and_model(case: str, whitening: str = "dense"):
     n_classes, settings, weighted = CASES[case]
     rng = np.random.default_rng(len(case))
     X = rng.normal(size=(120, 3)) * [1.0, 3.0, 0.2]
@@ -37,10 +44,16 @@ def _density_and_model(case: str, whiten: bool = True):
     estimator = PyMCLogisticRegression(autoscale=False, **settings)
     finder = mode_finder(estimator, X, y, weights)
     result = finder.with_hessian(finder.solve())
-    posterior = laplace_posterior(result)
-    density = WhitenedLogDensity(
-        finder.objective, posterior.mean, posterior.precision_cholesky if whiten else None
-    )
+    objective = finder.objective
+    if whitening == "low-rank":
+        matrix = LowRankWhitening(objective.precision, _binary_curvature_factor(objective, result))
+    else:
+        matrix = {
+            "dense": DenseWhitening(result.cholesky),
+            "diagonal": DiagonalWhitening(1.0 / np.sqrt(np.diag(result.hessian))),
+            "identity": None,
+        }[whitening]
+    density = WhitenedLogDensity(objective, result.mode, matrix)
     model, free = build_model(finder.objective, ["a", "b", "c"], np.arange(n_classes))
     return density, model, free, result.layout
 
@@ -69,9 +82,11 @@ def test_density_equals_the_pymc_model_up_to_a_constant(case):
 
 
 @pytest.mark.parametrize("case", list(CASES))
-@pytest.mark.parametrize("whiten", [True, False], ids=["whitened", "free-coordinates"])
-def test_gradient_matches_finite_differences(case, whiten):
-    density, *_ = _density_and_model(case, whiten)
+@pytest.mark.parametrize("whitening", ["dense", "diagonal", "identity", "low-rank"])
+def test_gradient_matches_finite_differences(case, whitening):
+    if whitening == "low-rank" and (CASES[case][0] > 2 or "flat" in case):
+        pytest.skip("the low-rank whitening is for binary models with proper priors")
+    density, *_ = _density_and_model(case, whitening)
     z = np.random.default_rng(1).normal(size=density.dim)
     _, gradient = density(z)
     step = 1e-6
@@ -91,9 +106,12 @@ def test_whitened_coordinates_are_standard_normal_under_the_laplace_gaussian():
     X = rng.normal(size=(120, 3)) * [1.0, 3.0, 0.2]
     y = rng.integers(0, 3, size=120)
     finder = mode_finder(estimator, X, y, rng.uniform(0.2, 3.0, size=120))
-    posterior = laplace_posterior(finder.with_hessian(finder.solve()))
+    result = finder.with_hessian(finder.solve())
+    posterior = laplace_posterior(result)
     z = rng.normal(size=(4, posterior.dim))
-    whitened = WhitenedLogDensity(finder.objective, posterior.mean, posterior.precision_cholesky)
+    whitened = WhitenedLogDensity(
+        finder.objective, posterior.mean, whitening_for(finder.objective, result)
+    )
     np.testing.assert_allclose(
         whitened.free_parameters(z), posterior.noise_to_draws(z), rtol=1e-12, atol=1e-12
     )
@@ -111,3 +129,41 @@ def test_concurrent_calls_give_the_serial_answers():
     ):
         assert value == expected_value
         np.testing.assert_array_equal(gradient, expected_gradient)
+
+
+@pytest.mark.parametrize(("n", "d"), [(40, 120), (200, 5)], ids=["wide", "narrow"])
+def test_low_rank_whitening_is_exact(n, d):
+    """M M^T = H^{-1} (the solver's dense Hessian) and M^T H M = I, without p x p arrays."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(n, d))
+    y = (X[:, 0] + rng.logistic(size=n) > 0).astype(int)
+    finder = mode_finder(PyMCLogisticRegression(), X, y, rng.uniform(0.5, 2.0, size=n))
+    result = finder.with_hessian(finder.solve())
+    whitening = LowRankWhitening(
+        finder.objective.precision, _binary_curvature_factor(finder.objective, result)
+    )
+    identity = np.eye(d + 1)
+    matrix = whitening.apply(identity).T  # columns M e_j
+    np.testing.assert_allclose(
+        matrix @ matrix.T, np.linalg.inv(result.hessian), rtol=1e-8, atol=1e-12
+    )
+    np.testing.assert_allclose(matrix.T @ result.hessian @ matrix, identity, atol=1e-8)
+    np.testing.assert_allclose(whitening.apply_transpose(identity).T, matrix.T, atol=1e-14)
+    assert max(array.size for array in vars(whitening).values()) <= (d + 1) * min(n, d + 1)
+
+
+def test_whitening_follows_the_cost_rule():
+    rng = np.random.default_rng(6)
+
+    def whitening(n, d, n_classes=2, **settings):
+        X = rng.normal(size=(n, d))
+        y = rng.integers(0, n_classes, size=n)
+        y[:n_classes] = np.arange(n_classes)
+        finder = mode_finder(PyMCLogisticRegression(**settings), X, y, None)
+        return whitening_for(finder.objective, finder.with_hessian(finder.solve()))
+
+    assert isinstance(whitening(100, 5), DenseWhitening)
+    assert isinstance(whitening(20, 60), LowRankWhitening)
+    # No low-rank form for a flat prior or the softmax: dense while p is moderate.
+    assert isinstance(whitening(20, 60, intercept_prior_scale=None), DenseWhitening)
+    assert isinstance(whitening(20, 30, n_classes=3), DenseWhitening)

@@ -223,10 +223,16 @@ class BlockedLikelihood(ParameterShape):
     # -- rows ----------------------------------------------------------------------
     def row_subsample(self, index: np.ndarray) -> BlockedSubsample:
         """The rows ``index`` (sorted global row numbers) for :meth:`hessian`; the
-        next passes compute their Hessian ahead."""
-        self._hessian_rows = BlockedSubsample(
-            split_by_block(index, self.block_starts), self.n_samples / len(index)
-        )
+        next passes compute their Hessian ahead.
+
+        Each block's row numbers are persisted once (on the workers, with a
+        distributed client), so the passes refer to them instead of sending them again.
+        """
+        import dask
+
+        local = [dask.delayed(rows, pure=True) for rows in split_by_block(index, self.block_starts)]
+        scale = self.n_samples / len(index)
+        self._hessian_rows = BlockedSubsample(list(dask.persist(*local)), scale)
         return self._hessian_rows
 
     def gather_rows(self, index: np.ndarray) -> SoftmaxLikelihood:

@@ -133,21 +133,21 @@ def test_concurrent_calls_give_the_serial_answers():
 
 @pytest.mark.parametrize(("n", "d"), [(40, 120), (200, 5)], ids=["wide", "narrow"])
 def test_low_rank_whitening_is_exact(n, d):
-    """M M^T = H^{-1} (the solver's dense Hessian) and M^T H M = I, without p x p arrays."""
+    """M M^T = H^{-1} (the dense Hessian of the objective) and M^T H M = I, without
+    p x p arrays."""
     rng = np.random.default_rng(5)
     X = rng.normal(size=(n, d))
     y = (X[:, 0] + rng.logistic(size=n) > 0).astype(int)
     finder = mode_finder(PyMCLogisticRegression(), X, y, rng.uniform(0.5, 2.0, size=n))
-    result = finder.with_hessian(finder.solve())
+    result = finder.solve()
+    hessian = finder.objective.hessian(result.mode)
     whitening = LowRankWhitening(
         finder.objective.precision, _binary_curvature_factor(finder.objective, result)
     )
     identity = np.eye(d + 1)
     matrix = whitening.apply(identity).T  # columns M e_j
-    np.testing.assert_allclose(
-        matrix @ matrix.T, np.linalg.inv(result.hessian), rtol=1e-8, atol=1e-12
-    )
-    np.testing.assert_allclose(matrix.T @ result.hessian @ matrix, identity, atol=1e-8)
+    np.testing.assert_allclose(matrix @ matrix.T, np.linalg.inv(hessian), rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(matrix.T @ hessian @ matrix, identity, atol=1e-8)
     np.testing.assert_allclose(whitening.apply_transpose(identity).T, matrix.T, atol=1e-14)
     assert max(array.size for array in vars(whitening).values()) <= (d + 1) * min(n, d + 1)
 
@@ -167,3 +167,20 @@ def test_whitening_follows_the_cost_rule():
     # No low-rank form for a flat prior or the softmax: dense while p is moderate.
     assert isinstance(whitening(20, 60, intercept_prior_scale=None), DenseWhitening)
     assert isinstance(whitening(20, 30, n_classes=3), DenseWhitening)
+
+
+def test_wide_softmax_beyond_the_dense_limit_is_scaled_by_the_hessian_diagonal(monkeypatch):
+    """No low-rank form for the softmax: past the dense limit, M = diag(H)^(-1/2) from the
+    fit's dual (Woodbury) Hessian, equal to the dense Hessian's diagonal."""
+    import problogreg.models._whitened_density as whitened_density
+
+    monkeypatch.setattr(whitened_density, "MAX_DENSE_WHITENING", 10)
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(20, 40))
+    y = np.arange(20) % 3
+    finder = mode_finder(PyMCLogisticRegression(), X, y, None)
+    result = finder.with_hessian(finder.solve())
+    whitening = whitening_for(finder.objective, result)
+    assert isinstance(whitening, DiagonalWhitening)
+    hessian = finder.objective.hessian(result.mode)
+    np.testing.assert_allclose(whitening.scale, 1.0 / np.sqrt(np.diag(hessian)), rtol=1e-10)

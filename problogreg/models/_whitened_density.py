@@ -14,7 +14,8 @@ find. :func:`whitening_for` chooses the form of :math:`M` by cost:
   precision plus a rank-n term, and an exact :math:`M` in O(pn) memory and time
   follows from one thin SVD (see the class);
 * otherwise the dense factor up to :data:`MAX_DENSE_WHITENING` parameters, then
-  :class:`DiagonalWhitening`, :math:`M = \operatorname{diag}(H_{jj})^{-1/2}`.
+  :class:`DiagonalWhitening`, :math:`M = \operatorname{diag}(H_{jj})^{-1/2}` from the
+  dual (Woodbury) Hessian of the fit.
 
 The density is
 
@@ -209,17 +210,24 @@ class WhitenedLogDensity:
 
 def whitening_for(objective, result):
     """The whitening of the posterior ``objective`` at its MAP fit ``result`` (the
-    choice by cost of the module docstring), or None without a Hessian."""
+    choice by cost of the module docstring), or None."""
     n_free, n_samples = result.layout.n_free, len(objective.likelihood.y)
-    if result.cholesky is not None and n_free <= n_samples:
-        return DenseWhitening(result.cholesky)
+    if n_free <= n_samples:
+        return DenseWhitening(_dense_factor(objective, result))
     if result.layout.binary and np.all(objective.precision > 0):
         return LowRankWhitening(objective.precision, _binary_curvature_factor(objective, result))
-    if result.cholesky is not None and n_free <= MAX_DENSE_WHITENING:
-        return DenseWhitening(result.cholesky)
-    if result.hessian is not None:
-        return DiagonalWhitening(1.0 / np.sqrt(np.diag(result.hessian)))
+    if n_free <= MAX_DENSE_WHITENING:
+        return DenseWhitening(_dense_factor(objective, result))
+    if result.woodbury is not None:
+        return DiagonalWhitening(1.0 / np.sqrt(result.woodbury.diagonal()))
     return None
+
+
+def _dense_factor(objective, result) -> np.ndarray:
+    """The Cholesky factor of the Hessian at the mode (formed if the solver did not)."""
+    if result.cholesky is not None:
+        return result.cholesky
+    return linalg.cholesky(objective.hessian(result.mode), lower=True)
 
 
 def is_exact(whitening) -> bool:

@@ -396,17 +396,13 @@ class FormulaModel:
 
     def sample_posterior(self, *args, data=None, **kwargs):
         """The estimator's ``sample_posterior(draws, chains, random_state)`` as a DataTree;
-        with ``data``, the pointwise log-likelihood of its rows too."""
+        with ``data``, the pointwise log-likelihood of its rows too (one per group for
+        binomial counts)."""
         estimator = self._fitted()
         if data is None:
             return estimator.sample_posterior(*args, **kwargs)
         X, y, counts = self._scoring_args(data)
-        if counts:
-            raise ValueError(
-                "sample_posterior(data=...) stores a log-likelihood per class label; for "
-                "binomial counts use loo(data), which scores each group."
-            )
-        return estimator.sample_posterior(*args, X=X, y=y, **kwargs)
+        return estimator.sample_posterior(*args, X=X, y=y, **counts, **kwargs)
 
 
 def _check_binomial_support(estimator) -> None:

@@ -92,3 +92,84 @@ def test_nuts_binomial_matches_laplace_on_many_trials(star98):
     assert np.all(np.abs(nuts.coef_ - laplace.coef_).ravel() < 5 * sd / np.sqrt(100))
     loo = nuts.loo(X, successes, trials=trials)
     assert loo.n_data_points == len(trials)
+
+
+def binomial_logpmf_of_tree(tree, X, successes, trials):
+    """scipy's log Binomial(s_g | n_g, p_g) at every draw of the tree's own coef and intercept."""
+    posterior = tree.posterior.to_dataset()
+    coef = posterior["coef"].to_numpy().reshape(-1, X.shape[1])
+    intercept = posterior["intercept"].to_numpy().reshape(-1, 1)
+    proba = 1 / (1 + np.exp(-(intercept + coef @ np.asarray(X, dtype=float).T)))
+    return stats.binom.logpmf(successes, trials, proba)
+
+
+def small_counts(n_groups=30, seed=3):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_groups, 2))
+    trials = rng.integers(2, 12, size=n_groups)
+    successes = rng.binomial(trials, 1 / (1 + np.exp(-(0.3 + X @ [1.0, -0.5]))))
+    return X, successes, trials
+
+
+def test_laplace_sample_posterior_log_likelihood_is_per_group():
+    import arviz as az
+
+    X, successes, trials = small_counts()
+    model = plr.LaplaceLogisticRegression().fit(X, successes, trials=trials)
+    tree = model.sample_posterior(
+        draws=1000, chains=4, random_state=1, X=X, y=successes, trials=trials
+    )
+    log_lik = tree.log_likelihood["y"]
+    assert log_lik.dims == ("chain", "draw", "obs_id") and log_lik.shape == (4, 1000, 30)
+    np.testing.assert_allclose(
+        log_lik.to_numpy().reshape(-1, 30),
+        binomial_logpmf_of_tree(tree, X, successes, trials),
+        rtol=1e-10,
+    )
+    np.testing.assert_array_equal(tree.observed_data["y"], successes)
+    # arviz.loo leaves out a group: its pointwise elpd matches brute-force refits without
+    # each group, log of the mean binomial pmf of the group over the refit's draws.
+    loo = az.loo(tree, pointwise=True)
+    assert loo.n_data_points == 30
+    brute = []
+    for g in range(30):
+        keep = np.arange(30) != g
+        refit = plr.LaplaceLogisticRegression().fit(X[keep], successes[keep], trials=trials[keep])
+        draws = refit.sample_posterior(draws=4000, chains=1, random_state=2)
+        logpmf = binomial_logpmf_of_tree(draws, X[g : g + 1], successes[g], trials[g])
+        brute.append(np.log(np.mean(np.exp(logpmf))))
+    np.testing.assert_allclose(loo.elpd_i.to_numpy(), brute, atol=0.05)
+    assert loo.elpd == pytest.approx(sum(brute), abs=0.1)
+
+
+def test_sample_posterior_refuses_labels_for_counts_and_the_reverse():
+    X, successes, trials = small_counts()
+    model = plr.LaplaceLogisticRegression().fit(X, successes, trials=trials)
+    with pytest.raises(ValueError, match="fitted on binomial counts"):
+        model.sample_posterior(draws=10, chains=1, X=X, y=successes)
+    labels = plr.LaplaceLogisticRegression().fit(X, successes > trials / 2)
+    with pytest.raises(ValueError, match="fitted on class labels"):
+        labels.sample_posterior(draws=10, chains=1, X=X, y=successes, trials=trials)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Estimated shape parameter of Pareto")
+def test_nuts_idata_log_likelihood_is_per_group():
+    import arviz as az
+
+    X, successes, trials = small_counts()
+    nuts = plr.PyMCLogisticRegression(
+        draws=300, tune=200, chains=2, random_state=0, progressbar=False
+    ).fit(X, successes, trials=trials)
+    log_lik = nuts.idata_.log_likelihood["y"]
+    assert log_lik.dims == ("chain", "draw", "obs_id") and log_lik.shape == (2, 300, 30)
+    expected = binomial_logpmf_of_tree(nuts.idata_, X, successes, trials)
+    np.testing.assert_allclose(log_lik.to_numpy().reshape(-1, 30), expected, rtol=1e-10)
+    np.testing.assert_array_equal(nuts.idata_.observed_data["y"], successes)
+    again = nuts.sample_posterior(X=X, y=successes, trials=trials)
+    np.testing.assert_allclose(again.log_likelihood["y"], log_lik, rtol=1e-12)
+    loo = az.loo(nuts.idata_)
+    assert loo.n_data_points == 30
+    # The same groups and draws as the estimator's own (plain PSIS) LOO by group.
+    ours = nuts.loo(X, successes, trials=trials)
+    assert loo.elpd == pytest.approx(ours.elpd, abs=1e-6)

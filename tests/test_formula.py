@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 import problogreg as plr
 from problogreg.formula import FormulaDesign, make_model
@@ -107,6 +108,12 @@ def test_binomial_formula_equals_binomial_fit():
     assert loo.n_data_points == 5  # one unit per dose group
     reference_loo = reference.loo(X, frame.dead, trials=frame.dead + frame.alive, draws=200)
     assert loo.elpd == pytest.approx(reference_loo.elpd, abs=1e-10)
+    tree = fitted.sample_posterior(draws=50, chains=2, random_state=0, data=frame)
+    coef = tree.posterior["coef"].to_numpy().reshape(-1, 1)
+    intercept = tree.posterior["intercept"].to_numpy().reshape(-1, 1)
+    proba = 1 / (1 + np.exp(-(intercept + coef * np.log(frame.dose.to_numpy()))))
+    expected = stats.binom.logpmf(frame.dead, frame.dead + frame.alive, proba)
+    np.testing.assert_allclose(tree.log_likelihood["y"].to_numpy().reshape(-1, 5), expected)
     with pytest.raises(ValueError, match="cannot fit binomial counts"):
         plr.from_formula("dead + alive ~ dose", frame, model="lda")
 

@@ -17,11 +17,9 @@ uses the sd of x over trials). The unit of leave-one-out stays the group:
 :math:`\ell_g`, and ``log_likelihood_``, ``log_posterior_``, the Laplace evidence
 and the ELPD include :math:`\log\binom{n_g}{s_g}` (as statsmodels' GLM ``llf``).
 
-Not grouped (yet): the ``log_likelihood`` group of a NUTS fit's ``idata_`` holds the
-per-row values of the two weighted rows, unweighted, and ``sample_posterior(X=, y=)``
-takes class labels; score a binomial fit by ``loo(X, successes, trials=...)``, whose
-unit is the group. ``compare()`` takes class labels: compare binomial fits with
-``arviz.compare`` of their ``loo`` results.
+The ``log_likelihood`` group of a NUTS fit's ``idata_``, and of
+``sample_posterior(X=, y=successes, trials=...)`` (NUTS and Laplace), holds one
+observation per group, :math:`\ell_g` unweighted, so ``arviz.loo`` leaves out a group.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..core.validation import check_count, feature_names, validate_scoring_data
 from ..posterior.draws import DrawPredictor
+from ._binomial import binomial_rows, check_trials
 
 #: Largest array of draws a method may return (posterior plus log-likelihood).
 MAX_RETURNED_BYTES = 2 * 1024**3
@@ -40,7 +41,14 @@ def check_returned_size(n_draws: int, n_numbers_per_draw: int) -> None:
 
 
 def draws_datatree(
-    estimator, variables: dict, predictor: DrawPredictor, chains: int, X=None, y=None, attrs=None
+    estimator,
+    variables: dict,
+    predictor: DrawPredictor,
+    chains: int,
+    X=None,
+    y=None,
+    attrs=None,
+    trials=None,
 ):
     """DataTree of an estimator's draws, with the log-likelihood of (X, y) when given.
 
@@ -53,11 +61,17 @@ def draws_datatree(
         The draws are reshaped to (chains, n_draws / chains).
     X, y : optional data whose pointwise log-likelihood is stored
     attrs : dict, optional
+    trials : array-like, optional
+        For a fit on binomial counts (``y`` the successes): one observation per
+        group, :math:`\\log \\mathrm{Binomial}(s_g \\mid n_g, p_g)` (see
+        :func:`binomial_log_likelihood`), so that ``arviz.loo`` leaves out a group.
     """
     from ..posterior.arviz_io import posterior_datatree
 
     if (X is None) != (y is None):
         raise ValueError("Pass X and y together (for the log-likelihood), or neither.")
+    if X is not None:
+        check_trials(estimator, trials)
     shape = (chains, predictor.n_draws // chains)
     variables = {
         name: (values.reshape(shape + values.shape[1:]), dims)
@@ -67,13 +81,29 @@ def draws_datatree(
     coords = {"feature": names, "feature_bis": names, "class": list(estimator.classes_)}
     if X is None:
         return posterior_datatree(variables, coords, attrs=attrs)
-    X, codes, _ = validate_scoring_data(estimator, X, y)
-    check_returned_size(predictor.n_draws, X.shape[0])
-    log_likelihood = predictor.pointwise_log_likelihood(X, codes).reshape(*shape, -1)
+    if trials is None:
+        X, codes, _ = validate_scoring_data(estimator, X, y)
+        check_returned_size(predictor.n_draws, X.shape[0])
+        log_likelihood = predictor.pointwise_log_likelihood(X, codes)
+        observed = estimator.classes_[codes]
+    else:
+        check_returned_size(predictor.n_draws, 2 * len(X))
+        log_likelihood, observed = binomial_log_likelihood(estimator, predictor, X, y, trials)
     return posterior_datatree(
         variables,
         coords,
-        log_likelihood=log_likelihood,
-        observed=estimator.classes_[codes],
+        log_likelihood=log_likelihood.reshape(*shape, -1),
+        observed=observed,
         attrs=attrs,
     )
+
+
+def binomial_log_likelihood(estimator, predictor: DrawPredictor, X, successes, trials):
+    r"""Per-group :math:`\log \mathrm{Binomial}(s_g \mid n_g, p_g^{(s)})` of every draw.
+
+    Includes :math:`\log\binom{n_g}{s_g}`; unweighted, like every ``log_likelihood``
+    group. Returns the (n_draws, G) values and the successes (the observed data).
+    """
+    rows, labels, _, groups = binomial_rows(X, successes, None, trials)
+    rows, codes, _ = validate_scoring_data(estimator, rows, labels)
+    return groups.grouped(predictor.pointwise_log_likelihood(rows, codes)), groups.successes

@@ -363,7 +363,9 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         return draws_table(predictor, self.classes_, contrasts, ci_prob)
 
     # -- the posterior protocol ------------------------------------------------
-    def sample_posterior(self, draws=1000, chains=4, random_state=None, X=None, y=None):
+    def sample_posterior(
+        self, draws=1000, chains=4, random_state=None, X=None, y=None, trials=None
+    ):
         """Independent draws from the Laplace posterior as an ArviZ DataTree.
 
         Parameters
@@ -376,6 +378,10 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
             Data (usually the training data) whose pointwise log-likelihood
             :math:`\\log p(y_i \\mid x_i, \\theta)` is stored in the
             ``log_likelihood`` group, with ``observed_data`` holding ``y``.
+        trials : array-like, optional
+            For a fit on binomial counts (``y`` the successes): one observation per
+            group, :math:`\\log \\mathrm{Binomial}(s_g \\mid n_g, p_g)` including the
+            binomial coefficient, so that ``arviz.loo`` leaves out a group.
 
         Returns
         -------
@@ -391,7 +397,7 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         layout = self.result_.layout
         variables = coef_intercept_variables(*layout.class_rows(layout.to_likelihood(free)))
         attrs = {"inference_library": "problogreg", "method": "laplace"}
-        return draws_datatree(self, variables, predictor, chains, X, y, attrs)
+        return draws_datatree(self, variables, predictor, chains, X, y, attrs, trials)
 
     def check_approximation(self, X, y, sample_weight=None, draws=4000, random_state=0):
         """Check the Laplace posterior by Pareto-smoothed importance sampling (PSIS).

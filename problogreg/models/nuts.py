@@ -141,7 +141,10 @@ class PyMCLogisticRegression(
         ``acceptance_rate``, ``energy``, ``lp``, ...; step sizes and ``lp`` refer to the
         sampled coordinates, whitened with ``init="laplace"``),
         ``log_likelihood`` (``y``: the pointwise log p(y_i | x_i, theta), dims
-        (chain, draw, obs_id), unweighted), ``observed_data`` (``y``).
+        (chain, draw, obs_id), unweighted; for binomial counts one observation per
+        group, log Binomial(s_g | n_g, p_g) with the binomial coefficient, so that
+        ``arviz.loo(idata_)`` leaves out a group), ``observed_data`` (``y``; the
+        successes for binomial counts).
     model_ : pymc.Model
         The posterior as a PyMC model (in the free coordinates, not whitened):
         the density both engines sample.
@@ -247,7 +250,7 @@ class PyMCLogisticRegression(
             When R-hat > 1.01, bulk ESS < 400 or there were divergences.
         """
         self._validate_params()
-        X, y, sample_weight, _ = binomial_rows(X, y, sample_weight, trials)
+        X, y, sample_weight, groups = binomial_rows(X, y, sample_weight, trials)
         self.binomial_ = trials is not None
         if self.tune == 0 and self.sampler == "nutpie":
             raise ValueError(
@@ -271,7 +274,7 @@ class PyMCLogisticRegression(
         likelihood = finder.objective.likelihood
         self._training_data = (likelihood.X, likelihood.y, likelihood.sample_weight)
         self._pymc_model = run.model
-        self.idata_ = self._datatree(run, names, likelihood.X, likelihood.y)
+        self.idata_ = self._datatree(run, names, likelihood.X, likelihood.y, groups)
         intercept, coef = layout.estimator_rows(theta.mean(axis=0))
         self.intercept_, self.coef_ = intercept, coef
         self.diagnostics_ = diagnose(run.free_draws, run.sample_stats)
@@ -318,8 +321,9 @@ class PyMCLogisticRegression(
         check_is_fitted(self)
         return DrawPredictor.linear(self._intercept_draws, self._coef_draws)
 
-    def _datatree(self, run, names, X, codes):
-        """Posterior (in the package's names), sample_stats, log_likelihood, observed_data."""
+    def _datatree(self, run, names, X, codes, groups=None):
+        """Posterior (in the package's names), sample_stats, log_likelihood, observed_data;
+        binomial ``groups`` give one observation per group (its successes)."""
         from ..posterior.arviz_io import coef_intercept_variables, posterior_datatree
 
         shape = (self.chains, self.draws)
@@ -328,16 +332,21 @@ class PyMCLogisticRegression(
             self._coef_draws.reshape(*shape, *self._coef_draws.shape[1:]),
         )
         log_likelihood = self._predictor().pointwise_log_likelihood(X, codes)
+        observed = self.classes_[codes]
+        if groups is not None:
+            log_likelihood, observed = groups.grouped(log_likelihood), groups.successes
         return posterior_datatree(
             variables,
             {"feature": names, "class": list(self.classes_)},
             log_likelihood=log_likelihood.reshape(*shape, -1),
-            observed=self.classes_[codes],
+            observed=observed,
             attrs=run.attrs,
             sample_stats=run.sample_stats,
         )
 
-    def sample_posterior(self, draws=None, chains=None, random_state=None, X=None, y=None):
+    def sample_posterior(
+        self, draws=None, chains=None, random_state=None, X=None, y=None, trials=None
+    ):
         """The NUTS draws as an ArviZ DataTree (the posterior protocol of every Bayesian model).
 
         Parameters
@@ -349,6 +358,9 @@ class PyMCLogisticRegression(
             Accepted for the common protocol: the draws already exist.
         X, y : optional
             Data whose pointwise log-likelihood is stored in ``log_likelihood``.
+        trials : array-like, optional
+            For a fit on binomial counts (``y`` the successes): the log-likelihood is
+            per group, :math:`\\log \\mathrm{Binomial}(s_g \\mid n_g, p_g)`.
 
         Returns
         -------
@@ -370,7 +382,7 @@ class PyMCLogisticRegression(
         variables = coef_intercept_variables(intercept, coef)
         predictor = DrawPredictor.linear(intercept, coef)
         attrs = dict(self.idata_.posterior.attrs)
-        return draws_datatree(self, variables, predictor, chains, X, y, attrs)
+        return draws_datatree(self, variables, predictor, chains, X, y, attrs, trials)
 
     def loo(self, X, y, sample_weight=None, trials=None, random_state=0, resolve=True):
         """PSIS-LOO of the NUTS draws (see :func:`~problogreg.posterior.loo.psis_loo`),

@@ -16,43 +16,78 @@ import pandas as pd
 from sklearn.metrics import brier_score_loss, log_loss
 
 from ..core.validation import validate_scoring_data
+from .binomial import binomial_test_rows
 from .loo import model_loo
 
 
-def expected_calibration_error(proba: np.ndarray, codes: np.ndarray, n_bins: int = 10) -> float:
+def expected_calibration_error(
+    proba: np.ndarray, codes: np.ndarray, n_bins: int = 10, sample_weight=None
+) -> float:
     r"""Top-label ECE: :math:`\sum_b \tfrac{n_b}{n} |\mathrm{acc}_b - \mathrm{conf}_b|`
-    over equal-width bins of the predicted probability of the predicted class."""
+    over equal-width bins of the predicted probability of the predicted class
+    (:math:`n_b`, and the means in a bin, weighted by ``sample_weight`` when given)."""
+    weights = np.ones(len(codes)) if sample_weight is None else np.asarray(sample_weight)
     confidence = proba.max(axis=1)
     correct = proba.argmax(axis=1) == codes
     bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
     ece = 0.0
     for b in np.unique(bins):
-        in_bin = bins == b
-        ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+        in_bin = (bins == b) & (weights > 0)
+        if not in_bin.any():
+            continue
+        share = weights[in_bin].sum() / weights.sum()
+        accuracy = np.average(correct[in_bin], weights=weights[in_bin])
+        ece += share * abs(accuracy - np.average(confidence[in_bin], weights=weights[in_bin]))
     return float(ece)
 
 
-def heldout_scores(model, X, y) -> dict[str, float]:
-    """Log loss, Brier score (summed over classes), accuracy and expected calibration error."""
-    _, codes, _ = validate_scoring_data(model, X, y)
-    proba = np.asarray(model.predict_proba(X))
+def heldout_scores(model, X, y, trials=None) -> dict[str, float]:
+    """Log loss, Brier score (summed over classes), accuracy and expected calibration error;
+    with ``trials`` (binomial counts, ``y`` the successes) the log loss is per group and
+    the others are those of the trials (see
+    :func:`~problogreg.evaluation.binomial.binomial_test_rows`)."""
+    if trials is None:
+        _, codes, _ = validate_scoring_data(model, X, y)
+        proba = np.asarray(model.predict_proba(X))
+        counts = None
+        test_log_loss = float(log_loss(codes, proba, labels=np.arange(proba.shape[1])))
+    else:
+        proba, codes, counts, test_log_loss = binomial_test_rows(model, X, y, trials)
     labels = np.arange(proba.shape[1])
+    brier = brier_score_loss(codes, proba, labels=labels, sample_weight=counts, scale_by_half=False)
     return {
-        "test_log_loss": float(log_loss(codes, proba, labels=labels)),
-        "test_brier": float(brier_score_loss(codes, proba, labels=labels, scale_by_half=False)),
-        "test_accuracy": float((proba.argmax(axis=1) == codes).mean()),
-        "test_ece": expected_calibration_error(proba, codes),
+        "test_log_loss": test_log_loss,
+        "test_brier": float(brier),
+        "test_accuracy": float(np.average(proba.argmax(axis=1) == codes, weights=counts)),
+        "test_ece": expected_calibration_error(proba, codes, sample_weight=counts),
     }
+
+
+def _scoring_data(model, X, y, trials, pair: str):
+    """``(estimator, X, y, trials)`` to score ``model`` on: a formula model
+    (:class:`~problogreg.formula.FormulaModel`) rebuilds its design and response
+    (labels, or successes and trials) from the data frame ``X``."""
+    if hasattr(model, "_scoring_args"):
+        X, y, counts = model._scoring_args(X)
+        return model._fitted(), X, y, counts.get("trials")
+    if y is None:
+        raise ValueError(
+            f"Pass both {pair}: a model without a formula needs its labels (or its successes, "
+            "with the trials); only formula models read them from the data frame."
+        )
+    return model, X, y, trials
 
 
 def compare(
     models: Mapping[str, object],
     X,
-    y,
+    y=None,
     X_test=None,
     y_test=None,
     *,
     sample_weight=None,
+    trials=None,
+    trials_test=None,
     random_state=0,
     method: str = "stacking",
     resolve_loo: bool = True,
@@ -63,12 +98,18 @@ def compare(
     ----------
     models : mapping of name -> fitted model
         Any mix of problogreg estimators, all fitted on (X, y[, sample_weight]);
-        a model fitted on other data is refused with a ValueError.
+        a model fitted on other data is refused with a ValueError. Formula models
+        (:func:`~problogreg.from_formula`) were fitted on the data frame ``X`` and
+        read their design and response from it (``y`` and ``trials`` are then unused).
     X, y : the training data the models were fitted on.
     X_test, y_test : optional held-out data.
     sample_weight : array-like of shape (n_samples,), optional
         The training weights: they define each posterior and weight each row's
         leave-one-out score (see :mod:`problogreg.posterior.loo`).
+    trials, trials_test : array-like, optional
+        For fits on binomial counts (``y``, ``y_test`` the successes): the unit of
+        leave-one-out and of the held-out log loss is the group (see
+        :mod:`problogreg.evaluation.binomial`).
     random_state : None, int or numpy Generator, default=0
         Seeds the draws of models whose LOO samples (Laplace); the default makes
         the table the same at every call.
@@ -105,14 +146,21 @@ def compare(
 
     if len(models) < 2:
         raise ValueError("compare() needs at least two fitted models, as a {name: model} dict.")
-    if (X_test is None) != (y_test is None):
+    if X_test is None and y_test is not None:
         raise ValueError("Pass both X_test and y_test, or neither.")
-    loos = {
-        name: model_loo(
-            model, X, y, sample_weight, random_state, name=repr(name), resolve=resolve_loo
+    loos = {}
+    for name, model in models.items():
+        estimator, X_fit, y_fit, trials_fit = _scoring_data(model, X, y, trials, "X and y")
+        loos[name] = model_loo(
+            estimator,
+            X_fit,
+            y_fit,
+            sample_weight,
+            random_state,
+            name=repr(name),
+            resolve=resolve_loo,
+            trials=trials_fit,
         )
-        for name, model in models.items()
-    }
     table = az.compare(loos, method=method, round_to="none")
     table = pd.DataFrame(table).rename(columns={"elpd": "elpd_loo", "p": "p_loo"})
     table["loo_method"] = [loos[name].method for name in table.index]
@@ -129,7 +177,12 @@ def compare(
     table["mcse_elpd"] = [loos[name].mcse_elpd for name in table.index]
     if X_test is not None:
         scores = pd.DataFrame(
-            {name: heldout_scores(models[name], X_test, y_test) for name in table.index}
+            {
+                name: heldout_scores(
+                    *_scoring_data(models[name], X_test, y_test, trials_test, "X_test and y_test")
+                )
+                for name in table.index
+            }
         ).T
         table = table.join(scores)
     columns = ["rank", "elpd_loo", "se", "p_loo", "elpd_diff", "dse", "weight"]

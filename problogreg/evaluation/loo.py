@@ -15,12 +15,14 @@ import numpy as np
 
 from ..core.numerics import log_softmax
 from ..core.validation import validate_training_data
+from ..models._binomial import binomial_rows, check_trials
 from ..models.laplace import LaplaceLogisticRegression
 from ..models.map import MAPLogisticRegression
 from ..models.nuts import PyMCLogisticRegression
 from ..posterior.gaussian import laplace_posterior, logit_moments
 from ..posterior.loo import pointwise_loo
 from ..posterior.refit_loo import RefitProblem, refits_are_cheap, resolve_loo
+from .binomial import leave_one_group_out
 
 #: Rows whose leverage exceeds this multiple of the average leverage get an exact refit
 #: instead of the one-step approximation (the high-leverage rule of regression
@@ -108,14 +110,24 @@ def approximate_loo(model: MAPLogisticRegression, X, y, sample_weight=None, reso
 
 
 def model_loo(
-    model, X, y, sample_weight=None, random_state=0, name: str = "model", resolve: bool = True
+    model,
+    X,
+    y,
+    sample_weight=None,
+    random_state=0,
+    name: str = "model",
+    resolve: bool = True,
+    trials=None,
 ):
     """ELPD-LOO of one fitted model on the data it was fitted on (see the module docstring).
 
     ``resolve`` (MAP, Laplace, NUTS) replaces unreliable leave-one-out values by refits
     or K-fold (see :mod:`problogreg.posterior.refit_loo`); False keeps the one-shot
-    estimate and its warnings.
+    estimate and its warnings. With ``trials`` (a fit on binomial counts, ``y`` the
+    successes) a group is left out whole (see :mod:`problogreg.evaluation.binomial`).
     """
+    if trials is not None:
+        return _binomial_loo(model, X, y, sample_weight, random_state, name, trials)
     check_fitted_on(model, X, y, sample_weight, name)
     if isinstance(model, LaplaceLogisticRegression | PyMCLogisticRegression):
         return model.loo(X, y, sample_weight, random_state=random_state, resolve=resolve)
@@ -127,3 +139,13 @@ def model_loo(
         f"Cannot score {name} ({type(model).__name__}): it has no loo(X, y) method and is "
         "not a problogreg logistic model."
     )
+
+
+def _binomial_loo(model, X, successes, sample_weight, random_state, name, trials):
+    """Leave-one-group-out ELPD of a fit on binomial counts (Laplace and NUTS: their own
+    PSIS-LOO over groups; MAP: exact refits without each group)."""
+    check_trials(model, trials)
+    check_fitted_on(model, *binomial_rows(X, successes, sample_weight, trials)[:3], name)
+    if isinstance(model, LaplaceLogisticRegression | PyMCLogisticRegression):
+        return model.loo(X, successes, sample_weight, trials=trials, random_state=random_state)
+    return leave_one_group_out(model, X, successes, trials, sample_weight)

@@ -64,11 +64,18 @@ def ranking_lead(comparison: pd.DataFrame) -> str:
     table = fitted_rows(comparison)
     unreliable = table.index[table["pareto_k_warning"].astype(bool)]
     methods = "; ".join(f"{name}: {table.loc[name, 'loo_method']}" for name in table.index)
+    k_fold = [str(name) for name in table.index if "-fold CV" in table.loc[name, "loo_method"]]
+    caveat = (
+        f" K-fold CV ({', '.join(k_fold)}) scores fits to 9/10 of the data, so it is "
+        "somewhat pessimistic next to leave-one-out rows."
+        if k_fold and len(k_fold) < len(table)
+        else ""
+    )
     if len(unreliable) == 0:
         ranking = " > ".join(map(str, table.index))
         return (
             f"Ranking by ELPD-LOO (every estimate reliable): {ranking}. "
-            f"How each was computed: {methods}."
+            f"How each was computed: {methods}.{caveat}"
         )
     reasons = [
         f"{name} (max Pareto k {table.loc[name, 'max_pareto_k']:.2f} after "

@@ -170,7 +170,10 @@ def test_report_leads_with_the_ranking_only_when_every_row_is_reliable():
     assert ranking_lead(table).startswith(
         "Ranking by ELPD-LOO (every estimate reliable): LDA > NUTS."
     )
+    table.loc["NUTS", "loo_method"] = "10-fold CV (LOO unreliable at 50 of 100 rows: k > 0.70)"
+    assert "K-fold CV (NUTS) scores fits to 9/10 of the data" in ranking_lead(table)
     table.loc["NUTS", ["max_pareto_k", "pareto_k_warning"]] = [1.3, True]
+    table.loc["NUTS", "loo_method"] = "PSIS-LOO of NUTS draws"
     lead = ranking_lead(table)
     assert lead.startswith("No ranking: the ELPD-LOO of NUTS (max Pareto k 1.30 after PSIS-LOO")
     assert "Ranking by" not in lead and "LDA" in lead  # methods of every row are listed

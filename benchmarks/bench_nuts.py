@@ -58,6 +58,7 @@ def make_data(seed: int, n_samples: int = N_SAMPLES, n_features: int = N_FEATURE
 
 
 def fit_ours(X, y, seed: int, cores: int):
+    """Ours at its defaults (``cores`` is for the others)."""
     from problogreg import PyMCLogisticRegression
 
     model = PyMCLogisticRegression(
@@ -65,7 +66,6 @@ def fit_ours(X, y, seed: int, cores: int):
         intercept_prior_scale=INTERCEPT_PRIOR_SCALE,
         draws=DRAWS,
         chains=CHAINS,
-        cores=cores,
         random_state=seed,
         progressbar=False,
     )
@@ -234,6 +234,8 @@ def main() -> None:
     print()
     for cache in ("cold", "warm"):
         runs = [row for row in rows if row["cache"] == cache]
+        if not runs:
+            continue
         mean = {
             contender: np.mean([r["ess_per_s"] for r in runs if r["contender"] == contender])
             for contender in CONTENDERS

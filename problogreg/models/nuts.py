@@ -121,9 +121,11 @@ class PyMCLogisticRegression(
     progressbar : bool or None, default=None
         None shows PyMC's progress bar only when stdout is an interactive terminal.
     cores : int or None, default=None
-        Chains run in parallel (threads with nutpie, processes with PyMC); None
-        uses ``min(chains, available CPUs)``. BLAS threads are limited for the run
-        so that chains x BLAS threads never exceed the CPUs.
+        Chains run at once (threads with nutpie, processes with PyMC). None: one
+        with nutpie, whose chains would contend for Python's GIL, and the BLAS of each
+        log-density evaluation uses every CPU instead (faster on 2 cores);
+        ``min(chains, available CPUs)`` with PyMC. BLAS threads are limited for the
+        run so that chains x BLAS threads never exceed the CPUs.
     target_accept : float, default=0.8
         NUTS's target acceptance rate; raise it (e.g. 0.95) if there are
         divergences: smaller steps, slower sampling.

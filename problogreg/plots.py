@@ -308,7 +308,7 @@ def trace(nuts, *, var_names=("intercept", "coef")):
     --------
     >>> import problogreg as plr
     >>> X, y = plr.datasets.load("two_gaussians", n_samples=80)
-    >>> nuts = plr.PyMCLogisticRegression(draws=100, tune=100, chains=2, random_state=0,
+    >>> nuts = plr.PyMCLogisticRegression(draws=300, tune=200, chains=2, random_state=0,
     ...                                   progressbar=False).fit(X, y)
     >>> len(trace(nuts).axes) >= 3, len(rank(nuts).axes) >= 3
     (True, True)

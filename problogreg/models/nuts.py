@@ -171,7 +171,7 @@ class PyMCLogisticRegression(
     --------
     >>> import problogreg as plr
     >>> X, y = plr.datasets.load("challenger")
-    >>> nuts = plr.PyMCLogisticRegression(draws=200, tune=200, chains=2, random_state=0,
+    >>> nuts = plr.PyMCLogisticRegression(draws=300, tune=200, chains=2, random_state=0,
     ...                                   progressbar=False).fit(X, y)
     >>> nuts.idata_.posterior["coef"].dims
     ('chain', 'draw', 'feature')

@@ -15,7 +15,7 @@ from scipy import special, stats
 from sklearn.utils.estimator_checks import check_estimator
 
 from problogreg import LaplaceLogisticRegression, MAPLogisticRegression
-from problogreg.core import newton
+from problogreg.core import hessian_form as forms
 from problogreg.core.layout import helmert_basis
 from problogreg.models import laplace as laplace_module
 from problogreg.models.laplace import ApproximationCheck, UndefinedEvidenceError
@@ -534,7 +534,7 @@ def test_wide_posterior_is_kept_in_dual_form():
 
 def test_memory_guard_names_both_forms(monkeypatch):
     """When neither the dense nor the dual form fits, the error names both sizes."""
-    monkeypatch.setattr(newton, "DENSE_HESSIAN_MAX_BYTES", 10**6)
+    monkeypatch.setattr(forms, "DENSE_HESSIAN_MAX_BYTES", 10**6)
     monkeypatch.setattr(laplace_module, "DENSE_HESSIAN_MAX_BYTES", 10**6)
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(400, 400)), np.arange(400) % 2

@@ -16,6 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from problogreg.core import hessian_form as forms
 from problogreg.core import newton
 from problogreg.core.likelihood import SoftmaxLikelihood
 from problogreg.models.map import MAPLogisticRegression
@@ -268,7 +269,7 @@ def test_solvers_agree(n_classes):
 def test_auto_solver_goes_hessian_free_when_the_hessian_would_not_fit(monkeypatch, multiclass):
     X, y = multiclass
     newton_fit = MAPLogisticRegression(solver="newton").fit(X, y)
-    monkeypatch.setattr(newton, "DENSE_HESSIAN_MAX_BYTES", 8 * 10**2)  # < 12 parameters
+    monkeypatch.setattr(forms, "DENSE_HESSIAN_MAX_BYTES", 8 * 10**2)  # < 12 parameters
     auto = MAPLogisticRegression().fit(X, y)
     assert auto.hessian_ is None and auto.converged_
     assert_allclose(auto.coef_, newton_fit.coef_, atol=1e-6)

@@ -12,7 +12,7 @@ from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
 import problogreg as plr
-from problogreg.core import newton
+from problogreg.core import hessian_form as forms
 from problogreg.core.likelihood import SoftmaxLikelihood
 from problogreg.core.numerics import weighted_mean_variance
 from problogreg.core.objective import PosteriorObjective
@@ -84,7 +84,7 @@ def test_hessian_form_rule(monkeypatch):
             X = sparse.random(n, d, density=sparse_density, format="csr", random_state=0)
         likelihood = SoftmaxLikelihood(X, y, np.ones(n), n_classes, reference=True)
         scale = np.full(d, prior_scale)
-        return newton.hessian_form(PosteriorObjective(likelihood, ResolvedPrior(scale, 10.0)))
+        return forms.hessian_form(PosteriorObjective(likelihood, ResolvedPrior(scale, 10.0)))
 
     assert form(400, 20) == "dense"
     assert form(40, 400) == "dual"
@@ -93,7 +93,7 @@ def test_hessian_form_rule(monkeypatch):
     assert form(2000, 1000) == "free"
     assert form(2000, 1000, sparse_density=0.002) == "free"
     assert form(2000, 20, sparse_density=0.2) == "dense"
-    monkeypatch.setattr(newton, "DENSE_HESSIAN_MAX_BYTES", 1000)
+    monkeypatch.setattr(forms, "DENSE_HESSIAN_MAX_BYTES", 1000)
     assert form(400, 20) == "free"
 
 
@@ -104,7 +104,7 @@ def test_dual_newton_reaches_the_dense_newton_optimum(case, monkeypatch):
     dual = plr.MAPLogisticRegression(**kwargs).fit(X, y)
     assert dual.result_.hessian is None  # the dual path was taken
     assert dual.converged_
-    monkeypatch.setattr(newton, "hessian_form", lambda objective: "dense")
+    monkeypatch.setattr(forms, "hessian_form", lambda objective: "dense")
     dense = plr.MAPLogisticRegression(solver="newton", **kwargs).fit(X, y)
     assert dense.result_.hessian is not None
     assert_allclose(dual.coef_, dense.coef_, atol=1e-7)
@@ -125,7 +125,7 @@ def test_dual_newton_matches_scikit_learn(n_classes):
 # -- the Laplace posterior in dual form ---------------------------------------------------
 def dense_twin(monkeypatch, X, y, **kwargs):
     """The same Laplace fit with the dense Hessian (the dual form switched off)."""
-    monkeypatch.setattr(newton, "hessian_form", lambda objective: "dense")
+    monkeypatch.setattr(forms, "hessian_form", lambda objective: "dense")
     monkeypatch.setattr(laplace_module, "exact_hessian_form", lambda objective: "dense")
     monkeypatch.setattr(mode_module, "exact_hessian_form", lambda objective: "dense")
     return plr.LaplaceLogisticRegression(**kwargs).fit(X, y)
@@ -289,7 +289,7 @@ def test_newton_cg_reaches_the_dense_newton_optimum(n_classes, sparse_input, mon
     kwargs = {"intercept_prior_scale": None, "tol": 1e-10}
     want = plr.MAPLogisticRegression(solver="newton", **kwargs).fit(X, y)
     assert want.hessian_ is not None
-    monkeypatch.setattr(newton, "DENSE_HESSIAN_MAX_BYTES", 1000)
+    monkeypatch.setattr(forms, "DENSE_HESSIAN_MAX_BYTES", 1000)
     got = plr.MAPLogisticRegression(**kwargs).fit(X, y)
     assert got.hessian_ is None and got.converged_
     assert_allclose(got.coef_, want.coef_, atol=1e-7)

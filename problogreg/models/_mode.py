@@ -17,11 +17,11 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..core.blocked import BlockedLikelihood
 from ..core.blocked_data import BlockedFitData, is_dask_collection, validate_blocked_fit_data
+from ..core.hessian_form import exact_hessian_form
 from ..core.likelihood import SoftmaxLikelihood
 from ..core.newton import (
     SingularHessianError,
     cholesky_or_explain,
-    exact_hessian_form,
     minimize,
     warn_not_converged,
 )

@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.utils.validation import check_is_fitted
 
-from ..core.newton import DENSE_HESSIAN_MAX_BYTES, dual_form_applies, exact_hessian_form
+from ..core.hessian_form import DENSE_HESSIAN_MAX_BYTES, dual_form_applies, exact_hessian_form
 from ..core.validation import (
     check_count,
     check_random_state,

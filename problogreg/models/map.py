@@ -89,7 +89,7 @@ class MAPLogisticRegression(
         "auto" alike; when both forms of the Hessian are costly (many samples
         and features, or sparse X) "auto" takes Newton-CG steps (conjugate
         gradients on Hessian-vector products) with the same convergence test.
-        :func:`problogreg.core.newton.hessian_form` states the rule; ``hessian_``
+        :func:`problogreg.core.hessian_form.hessian_form` states the rule; ``hessian_``
         is None on these paths.
     tol : float, default=1e-8
         Convergence tolerance on the gradient and the Newton decrement,

@@ -6,15 +6,20 @@ of problogreg (``MAPLogisticRegression(prior_scale=None,
 intercept_prior_scale=None)``) and dask-ml (``LogisticRegression(solver="newton")``,
 which is unpenalised), and by problogreg on the same rows as numpy arrays. The
 best of ``--repeats`` runs each; the largest coefficient difference shows both
-reach the same optimum.
+reach the same optimum. Reported with ours: its passes over the data (the
+validation pass, which also draws the warm-start sample, and the Newton passes)
+and the time of each phase; and the load average before and after.
 
 ``scale`` (default n=5e7 and 1.25e7, d=50, float32, ~10 and 2.5 GB): rows are
 written to Zarr in chunks (never all in memory), then fitted from disk by a
-2-worker LocalCluster with ``memory_limit`` per worker (default 2 GB). Reported:
-time per pass over the data (one per Newton iteration), the workers' peak
-resident memory (sampled every 0.2 s), and the rows per second of a pass against
-the machine's BLAS throughput for the weighted Gram matrix of in-memory float64
-rows (all cores). The Zarr store is deleted afterwards.
+2-worker LocalCluster with ``memory_limit`` per worker (default 2 GB). The store
+is uncompressed (no codec: decompression would cost more CPU than the page cache
+or disk saves) in chunks of ``--chunk-rows`` rows by all columns. Reported: time
+per pass over the data (one per Newton iteration, and the validation pass), the
+workers' peak resident memory (sampled every 0.2 s), and the rows per second of a
+pass against the machine's BLAS throughput for the weighted Gram matrix of
+in-memory float64 rows (measured in the same run), and the load average. The
+Zarr store is deleted afterwards.
 
 Run from the repository root:
     python benchmarks/bench_dask.py compare
@@ -75,6 +80,49 @@ def local_cluster(memory_limit="auto"):
     return cluster, Client(cluster)
 
 
+class PassLog:
+    """Records the duration of every pass over the blocks of a fit: the validation pass
+    and each Newton pass (``_pass`` of the blocked likelihood)."""
+
+    def __init__(self):
+        from problogreg.core import blocked
+        from problogreg.models import _mode
+
+        self.passes: list[tuple[str, float]] = []
+        self._patches = [
+            (blocked.BlockedLikelihood, "_pass", "Newton"),
+            (_mode, "validate_blocked_fit_data", "validation"),
+        ]
+
+    def __enter__(self):
+        self._originals = []
+        for owner, name, kind in self._patches:
+            original = getattr(owner, name)
+            self._originals.append((owner, name, original))
+            setattr(owner, name, self._timed(original, kind))
+        return self
+
+    def _timed(self, function, kind):
+        def run(*args, **kwargs):
+            start = time.perf_counter()
+            result = function(*args, **kwargs)
+            self.passes.append((kind, time.perf_counter() - start))
+            return result
+
+        return run
+
+    def __exit__(self, *exc):
+        for owner, name, original in self._originals:
+            setattr(owner, name, original)
+
+    def seconds(self, kind: str) -> list[float]:
+        return [seconds for k, seconds in self.passes if k == kind]
+
+
+def load_average() -> str:
+    return "{:.1f} / {:.1f} / {:.1f}".format(*os.getloadavg())
+
+
 def timed(function, repeats: int):
     times, result = [], None
     for _ in range(repeats):
@@ -90,6 +138,7 @@ def run_compare(n: int, d: int, repeats: int, chunk_rows: int) -> None:
 
     from problogreg import MAPLogisticRegression
 
+    print(f"load average (1/5/15 min) before: {load_average()}")
     cluster, client = local_cluster()
     try:
         X, y = simulated(n, d, chunk_rows)
@@ -101,14 +150,30 @@ def run_compare(n: int, d: int, repeats: int, chunk_rows: int) -> None:
         client.run(lambda: [__import__(m) for m in ("problogreg", "dask_ml.linear_model")])
         print(f"compare: n={n}, d={d}, {X.numblocks[0]} blocks, persisted in 2 workers")
 
+        log = PassLog()
+
         def ours():
-            return MAPLogisticRegression(prior_scale=None, intercept_prior_scale=None).fit(X, y)
+            log.passes.clear()
+            with log:
+                start = time.perf_counter()
+                fit = MAPLogisticRegression(prior_scale=None, intercept_prior_scale=None).fit(X, y)
+                return fit, time.perf_counter() - start, list(log.passes)
 
         def theirs():
             return DaskMLLogisticRegression(solver="newton").fit(X, y)
 
-        t_ours, ours_fit = timed(ours, repeats)
-        print(f"  problogreg on Dask: {t_ours:.2f} s ({ours_fit.n_iter_} Newton iterations)")
+        runs = [ours() for _ in range(repeats)]
+        ours_fit, t_ours, passes = min(runs, key=lambda run: run[1])
+        validation = sum(seconds for kind, seconds in passes if kind == "validation")
+        newton = [seconds for kind, seconds in passes if kind == "Newton"]
+        print(
+            f"  problogreg on Dask: {t_ours:.2f} s (runs: "
+            f"{', '.join(f'{run[1]:.2f}' for run in runs)}); {1 + len(newton)} passes: "
+            f"validation and sample {validation:.2f} s, {len(newton)} Newton passes "
+            f"({ours_fit.n_iter_} iterations) {sum(newton):.2f} s "
+            f"[{', '.join(f'{t:.2f}' for t in newton)}], rest (client: sample fit, solves) "
+            f"{t_ours - validation - sum(newton):.2f} s"
+        )
         t_theirs, theirs_fit = timed(theirs, repeats)
         print(f"  dask-ml newton:     {t_theirs:.2f} s")
         X_memory, y_memory = dask.compute(X, y)
@@ -129,7 +194,11 @@ def run_compare(n: int, d: int, repeats: int, chunk_rows: int) -> None:
         f"  ratios: ours/dask-ml = {t_ours / t_theirs:.2f} (target <= 0.3), "
         f"ours Dask/in memory = {t_ours / t_memory:.2f} (target <= 1.5)"
     )
-    print(f"  max |coef difference|: vs dask-ml {gap:.1e}, vs in memory {gap_memory:.1e}")
+    print(
+        f"  max |coef difference|: vs dask-ml {gap:.1e}, vs in memory {gap_memory:.1e} "
+        f"(largest |coef| {np.max(np.abs(memory_fit.coef_)):.2f})"
+    )
+    print(f"load average (1/5/15 min) after: {load_average()}")
 
 
 def write_zarr(path: Path, n: int, d: int, chunk_rows: int) -> None:
@@ -201,22 +270,14 @@ def run_scale(sizes: list[int], d: int, chunk_rows: int, memory_limit: str, dire
     import dask.array as da
 
     from problogreg import MAPLogisticRegression
-    from problogreg.core import blocked
 
+    print(f"load average (1/5/15 min) before: {load_average()}")
     reference = gram_throughput(d)
-    print(f"scale: d={d}, float32 Zarr, chunks of {chunk_rows} rows, 2 workers x {memory_limit}")
-    print(f"  single-machine BLAS weighted Gram: {reference / 1e6:.1f} M rows/s (float64)")
-    durations = []
-    original = blocked.BlockedLikelihood._pass
-
-    def timed_pass(self, theta, want_hessian, rows):
-        start = time.perf_counter()
-        result = original(self, theta, want_hessian, rows)
-        kind = "exact" if want_hessian and rows is None else "subsample"
-        durations.append((kind, time.perf_counter() - start))
-        return result
-
-    blocked.BlockedLikelihood._pass = timed_pass
+    print(
+        f"scale: d={d}, float32 Zarr (uncompressed), chunks of {chunk_rows} rows, "
+        f"2 workers x {memory_limit}"
+    )
+    print(f"  single-machine BLAS weighted Gram: {reference / 1e6:.2f} M rows/s (float64)")
     for n in sizes:
         store = Path(tempfile.mkdtemp(prefix="bench-dask-", dir=directory))
         try:
@@ -225,15 +286,14 @@ def run_scale(sizes: list[int], d: int, chunk_rows: int, memory_limit: str, dire
             size = sum(f.stat().st_size for f in store.rglob("*") if f.is_file())
             print(
                 f"  n={n}: wrote {size / 1e9:.1f} GB in {time.perf_counter() - start:.0f} s; "
-                "fitting from disk"
+                f"fitting from disk (load average {load_average()})"
             )
             cluster, client = local_cluster(memory_limit)
             try:
                 X = da.from_zarr(str(store / "X"))
                 y = da.from_zarr(str(store / "y"))
                 client.run(lambda: __import__("problogreg"))
-                durations.clear()
-                with PeakMemory(client) as memory:
+                with PeakMemory(client) as memory, PassLog() as log:
                     start = time.perf_counter()
                     model = MAPLogisticRegression().fit(X, y)
                     elapsed = time.perf_counter() - start
@@ -241,25 +301,23 @@ def run_scale(sizes: list[int], d: int, chunk_rows: int, memory_limit: str, dire
                 client.close()
                 cluster.close()
             peak = max(memory.peak.values())
+            newton = log.seconds("Newton")
+            validation = sum(log.seconds("validation"))
             print(
-                f"    fit {elapsed:.0f} s, {len(durations)} passes ({model.n_iter_} Newton "
-                f"iterations; validation and set-up "
-                f"{elapsed - sum(seconds for _, seconds in durations):.0f} s), "
-                f"converged={model.converged_}; peak worker memory "
-                f"{peak / 1e9:.2f} GB (limit {memory_limit})"
+                f"    fit {elapsed:.0f} s, {1 + len(newton)} passes (validation and sample "
+                f"{validation:.0f} s, {len(newton)} Newton passes, {model.n_iter_} iterations), "
+                f"converged={model.converged_}; peak worker memory {peak / 1e9:.2f} GB "
+                f"(limit {memory_limit}); load average after {load_average()}"
             )
-            for kind in ("subsample", "exact"):
-                times = [seconds for k, seconds in durations if k == kind]
-                if times:
-                    per_pass = float(np.median(times))
-                    print(
-                        f"    {len(times)} passes with the {kind} Hessian: median "
-                        f"{per_pass:.1f} s = {n / per_pass / 1e6:.2f} M rows/s "
-                        f"({n / per_pass / reference:.0%} of the BLAS Gram)"
-                    )
+            for kind, times in (("validation", [validation]), ("Newton", newton)):
+                per_pass = float(np.median(times))
+                print(
+                    f"    {kind} pass: median {per_pass:.1f} s = {n / per_pass / 1e6:.2f} M rows/s "
+                    f"({n / per_pass / reference:.0%} of the BLAS Gram)"
+                    + (f" [{', '.join(f'{t:.1f}' for t in times)}]" if len(times) > 1 else "")
+                )
         finally:
             shutil.rmtree(store, ignore_errors=True)
-    blocked.BlockedLikelihood._pass = original
 
 
 def main() -> None:

@@ -9,37 +9,47 @@ Every quantity Newton's method needs is a sum over rows, so over row blocks
     \nabla \ell = \sum_b \nabla \ell_{B_b}, \qquad
     \nabla^2 \ell = \sum_b \nabla^2 \ell_{B_b}.
 
-:class:`BlockedLikelihood` evaluates each block's terms with the in-memory
+:class:`BlockedLikelihood` evaluates each block's terms on whichever worker holds
+the block, by :func:`block_terms`: one read of the block, in slabs of rows small
+enough to stay in cache (:data:`SLAB_BYTES`), each slab's loss, gradient and
+Hessian by the in-memory
 :class:`~problogreg.core.likelihood.SoftmaxLikelihood` (the same kernels: stable
-log-softmax, BLAS ``syrk`` Gram matrices), on whichever worker holds the block,
-and adds them up in a tree (:data:`TREE_WIDTH` terms per addition), so the
-client receives only one loss, one gradient and one p x p Hessian per pass; the
-p x p solve happens on the client. The scheduler is Dask's default: the active
-``dask.distributed`` client if there is one, otherwise the local threaded
-scheduler. Nothing here starts or stops a cluster.
+log-softmax, BLAS ``syrk`` Gram matrices), so no temporary of the block's size
+is formed and float32 or integer data are converted to float64 a slab at a time.
+The blocks' terms are added up in a tree (:data:`TREE_WIDTH` terms per
+addition), so the client receives only one loss, one gradient and one p x p
+Hessian per pass; the p x p solve happens on the client. The scheduler is Dask's
+default: the active ``dask.distributed`` client if there is one, otherwise the
+local threaded scheduler. Nothing here starts or stops a cluster.
 
 One pass per Newton iteration: the solver asks for the loss at a trial point,
 then (if it is accepted) the gradient and the Hessian there. Each pass therefore
-computes all three, and the Hessian of the kind last asked for (exact, or the
-subsample's) is computed ahead, unless the last two evaluations went without a
-Hessian (L-BFGS, a backtracking line search), when a pass computes only the loss
-and the gradient. Answers equal the in-memory ones up to the order of summation.
+computes all three (and the largest log-likelihood of a row, which the
+separation check asks for at the end), unless the last two evaluations went
+without a Hessian (L-BFGS, a backtracking line search), when a pass computes
+only the loss and the gradient. Answers equal the in-memory ones up to the order
+of summation.
 
 Dask is imported only inside the functions that need it.
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
 import numpy as np
 
-from .likelihood import ParameterShape, RowSubsample, SoftmaxLikelihood
+from .likelihood import ParameterShape, SoftmaxLikelihood
+from .numerics import GRAM_BLOCK_BYTES
 
 #: Terms added per node of the reduction tree.
 TREE_WIDTH = 8
 #: Evaluations in a row without a Hessian after which passes stop computing it ahead.
 SPECULATION_PATIENCE = 2
+#: Float64 bytes of the rows of a block evaluated together: one block of the weighted
+#: Gram matrix, so the slab stays in cache from the logits to the Gram update.
+SLAB_BYTES = GRAM_BLOCK_BYTES
 
 
 def tree_reduce(parts: list, combine):
@@ -66,70 +76,111 @@ def block_rows_of(array) -> list:
     return list(array.to_delayed().ravel())
 
 
-def split_by_block(index: np.ndarray, block_starts: np.ndarray) -> list[np.ndarray]:
-    """Sorted global row numbers -> the local row numbers within each block."""
-    cuts = np.searchsorted(index, block_starts)
-    return [index[cuts[b] : cuts[b + 1]] - block_starts[b] for b in range(len(block_starts) - 1)]
+def slab_rows(n_features: int) -> int:
+    """Rows per slab of :func:`block_terms` (:data:`SLAB_BYTES` of float64)."""
+    return max(1024, SLAB_BYTES // (8 * max(n_features, 1)))
 
 
-@dataclass(frozen=True)
-class BlockedSubsample:
-    """A subset R of the rows of blocked data: local row numbers per block, and the
-    factor n / |R| that makes the subset's Hessian an unbiased estimate of the whole."""
-
-    local_index: list
-    scale: float
+def encode_labels(labels, classes: np.ndarray) -> np.ndarray:
+    """Class codes of raw labels: ``classes[codes[i]] == labels[i]``."""
+    return np.searchsorted(classes, np.asarray(labels)).astype(np.intp)
 
 
 @dataclass
-class _PassResult:
-    theta: np.ndarray
+class BlockTerms:
+    """One block's (or a sum of blocks') share of a pass: loss, gradient, Hessian (None
+    when not asked for) and the largest unweighted log-likelihood of a row."""
+
     loss: float
     gradient: np.ndarray
     hessian: np.ndarray | None
-    rows: BlockedSubsample | None
+    largest_log_likelihood: float
+
+    def __add__(self, other: BlockTerms) -> BlockTerms:
+        hessian = None if self.hessian is None else self.hessian + other.hessian
+        return BlockTerms(
+            self.loss + other.loss,
+            self.gradient + other.gradient,
+            hessian,
+            max(self.largest_log_likelihood, other.largest_log_likelihood),
+        )
 
 
-def _block_likelihood(X, codes, weights, n_classes: int, reference: bool) -> SoftmaxLikelihood:
-    return SoftmaxLikelihood(
-        np.asarray(X, dtype=np.float64),
-        np.asarray(codes, dtype=np.intp),
-        np.asarray(weights, dtype=np.float64),
-        n_classes,
-        reference,
+def slab_likelihoods(X, labels, weights, classes, reference: bool):
+    """The in-memory likelihood of each slab of rows of one block (float64 rows, codes by
+    ``classes``, unit weights when ``weights`` is None); one slab, empty, for an empty
+    block, so that it contributes zeros.
+
+    Rows that are not float64 already are converted into one buffer, reused by every
+    slab: each likelihood is valid only until the next one is made.
+    """
+    n = len(labels)
+    rows = slab_rows(X.shape[1])
+    convert = X.dtype != np.float64 or not X.flags.c_contiguous
+    buffer = np.empty((min(n, rows), X.shape[1])) if convert else None
+    for start in range(0, max(n, 1), rows):
+        slab = slice(start, min(n, start + rows))
+        features = X[slab]
+        if convert:
+            features = buffer[: slab.stop - start]
+            np.copyto(features, X[slab], casting="unsafe")
+        yield SoftmaxLikelihood(
+            features,
+            encode_labels(labels[slab], classes),
+            np.ones(slab.stop - start) if weights is None else np.asarray(weights[slab], float),
+            len(classes),
+            reference,
+        )
+
+
+def block_terms(X, labels, weights, theta, classes, reference: bool, want_hessian: bool):
+    """:class:`BlockTerms` of one block of rows, read once, slab by slab.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d), any real dtype
+    labels : ndarray of shape (n,)
+        Raw labels, encoded here by ``classes`` (sorted).
+    weights : ndarray of shape (n,) or None
+        Sample weights; None for unit weights.
+    theta : ndarray
+        Likelihood coordinates.
+    classes : ndarray
+    reference, want_hessian : bool
+    """
+    total = None
+    for likelihood in slab_likelihoods(X, labels, weights, classes, reference):
+        loss, gradient = likelihood.loss_gradient(theta)
+        part = BlockTerms(
+            loss,
+            gradient,
+            likelihood.hessian(theta) if want_hessian else None,
+            float(np.max(likelihood.pointwise_log_likelihood(theta), initial=-np.inf)),
+        )
+        total = part if total is None else total + part
+    return total
+
+
+def _block_log_likelihood(X, labels, theta, classes, reference):
+    return np.concatenate(
+        [
+            likelihood.pointwise_log_likelihood(theta)
+            for likelihood in slab_likelihoods(X, labels, None, classes, reference)
+        ]
     )
 
 
-def _block_terms(X, codes, weights, theta, n_classes, reference, want_hessian, index, scale):
-    """Loss, gradient and (if wanted) Hessian of one block, by the in-memory kernels;
-    with ``index``, the Hessian of those local rows, weighted by ``scale``."""
-    likelihood = _block_likelihood(X, codes, weights, n_classes, reference)
-    loss, gradient = likelihood.loss_gradient(theta)
-    hessian = None
-    if want_hessian:
-        rows = None
-        if index is not None:
-            rows = RowSubsample(index, likelihood.X[index], scale * likelihood.sample_weight[index])
-        hessian = likelihood.hessian(theta, rows)
-    return loss, gradient, hessian
+@dataclass(frozen=True)
+class RowSample:
+    """Rows drawn at random from every block (in the validation pass): features, codes,
+    the sample weights, and each row's stratum factor (rows in its block / rows drawn
+    from it), so that :math:`\\sum_{i \\in R} f_i s_i\\,(\\cdot)` estimates the sum over
+    all rows."""
 
-
-def _add_terms(a, b):
-    hessian = None if a[2] is None else a[2] + b[2]
-    return a[0] + b[0], a[1] + b[1], hessian
-
-
-def _block_log_likelihood(X, codes, weights, theta, n_classes, reference):
-    likelihood = _block_likelihood(X, codes, weights, n_classes, reference)
-    return likelihood.pointwise_log_likelihood(theta)
-
-
-def _block_rows(X, codes, weights, index):
-    return np.asarray(X, dtype=np.float64)[index], np.asarray(codes)[index], weights[index]
-
-
-def _concatenate_rows(a, b):
-    return tuple(np.concatenate([u, v]) for u, v in zip(a, b, strict=True))
+    X: np.ndarray
+    codes: np.ndarray
+    sample_weight: np.ndarray
+    stratum_factor: np.ndarray
 
 
 class BlockedLikelihood(ParameterShape):
@@ -138,116 +189,116 @@ class BlockedLikelihood(ParameterShape):
     Parameters
     ----------
     X : dask array of shape (n_samples, n_features), one chunk of columns
-    codes : dask array of shape (n_samples,)
-        Integer class codes, chunked as the rows of X.
-    sample_weight : dask array of shape (n_samples,), chunked as the rows of X
+    labels : dask array of shape (n_samples,)
+        Raw labels, chunked as the rows of X.
+    sample_weight : dask array of shape (n_samples,), chunked as the rows of X, or None
+        None for unit weights.
+    classes : ndarray of shape (n_classes,)
+        The sorted labels; class codes index them.
     block_lengths : ndarray of int
         Rows in each block (the chunks may be unknown to Dask).
     total_weight : float
         :math:`S = \\sum_i s_i`.
-    n_classes : int
     reference : bool
         As for :class:`~problogreg.core.likelihood.SoftmaxLikelihood`.
+    sample : RowSample
+        Rows drawn in the validation pass, for a warm start and the separation check.
     """
 
     def __init__(
-        self, X, codes, sample_weight, block_lengths, total_weight, n_classes: int, reference: bool
+        self,
+        X,
+        labels,
+        sample_weight,
+        classes: np.ndarray,
+        block_lengths,
+        total_weight,
+        reference: bool,
+        sample: RowSample,
     ):
-        super().__init__(n_classes, X.shape[1], reference)
+        super().__init__(len(classes), X.shape[1], reference)
         self.X = X
-        self.y = codes
+        self.labels = labels
         self.sample_weight = sample_weight
+        self.classes = classes
+        self.sample = sample
         self.n_samples = int(np.sum(block_lengths))
         self.total_weight = float(total_weight)
-        self.block_starts = np.concatenate([[0], np.cumsum(block_lengths)]).astype(np.int64)
-        self._blocks = list(
-            zip(block_rows_of(X), block_rows_of(codes), block_rows_of(sample_weight), strict=True)
-        )
-        self._last: _PassResult | None = None
-        self._hessian_rows: BlockedSubsample | None = None
+        self.block_lengths = np.asarray(block_lengths)
+        weights = [None] * X.numblocks[0] if sample_weight is None else block_rows_of(sample_weight)
+        self._blocks = list(zip(block_rows_of(X), block_rows_of(labels), weights, strict=True))
+        self._last: tuple[np.ndarray, BlockTerms] | None = None
         self._evaluations_without_hessian = 0
 
     # -- one pass over the blocks -----------------------------------------------
-    def _pass(self, theta: np.ndarray, want_hessian: bool, rows) -> _PassResult:
+    def _pass(self, theta: np.ndarray, want_hessian: bool) -> BlockTerms:
         import dask
 
-        terms = dask.delayed(_block_terms, pure=True)
+        terms = dask.delayed(block_terms, pure=True)
         parts = [
-            terms(
-                X,
-                codes,
-                weights,
-                theta,
-                self.n_classes,
-                self.reference,
-                want_hessian,
-                None if rows is None else rows.local_index[b],
-                None if rows is None else rows.scale,
-            )
-            for b, (X, codes, weights) in enumerate(self._blocks)
+            terms(X, labels, weights, theta, self.classes, self.reference, want_hessian)
+            for X, labels, weights in self._blocks
         ]
-        ((loss, gradient, hessian),) = dask.compute(tree_reduce(parts, _add_terms))
-        self._last = _PassResult(np.array(theta, copy=True), float(loss), gradient, hessian, rows)
-        return self._last
+        (total,) = dask.compute(tree_reduce(parts, operator.add))
+        self._last = (np.array(theta, copy=True), total)
+        return total
 
-    def _evaluate(self, theta: np.ndarray) -> _PassResult:
-        last = self._last
-        if last is not None and np.array_equal(last.theta, theta):
-            return last
+    def _evaluate(self, theta: np.ndarray) -> BlockTerms:
+        if self._last is not None and np.array_equal(self._last[0], theta):
+            return self._last[1]
         ahead = self._evaluations_without_hessian < SPECULATION_PATIENCE
         self._evaluations_without_hessian += 1
-        return self._pass(theta, ahead, self._hessian_rows)
+        return self._pass(theta, ahead)
 
     def loss(self, theta: np.ndarray) -> float:
         return self._evaluate(theta).loss
 
     def loss_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        state = self._evaluate(theta)
-        return state.loss, state.gradient.copy()
+        terms = self._evaluate(theta)
+        return terms.loss, terms.gradient.copy()
 
-    def hessian(self, theta: np.ndarray, rows: BlockedSubsample | None = None) -> np.ndarray:
-        """The Hessian, exact or (``rows``) the subsample's estimate, from the pass at
-        ``theta`` when it computed that one, else from a new pass."""
-        self._hessian_rows = rows
+    def hessian(self, theta: np.ndarray, rows=None) -> np.ndarray:
+        """The exact Hessian, from the pass at ``theta`` when it computed one, else from a
+        new pass. (``rows``, a subsample for an estimate, is for in-memory data only.)"""
+        if rows is not None:
+            raise ValueError("Hessians of a row subsample are for in-memory data only.")
         self._evaluations_without_hessian = 0
-        last = self._last
-        if not (
-            last is not None
-            and last.hessian is not None
-            and last.rows is rows
-            and np.array_equal(last.theta, theta)
-        ):
-            last = self._pass(theta, True, rows)
-        return last.hessian.copy()
+        terms = self._evaluate(theta)
+        if terms.hessian is None:
+            terms = self._pass(theta, True)
+        return terms.hessian.copy()
+
+    def largest_log_likelihood(self, theta: np.ndarray) -> float:
+        """:math:`\\max_i \\log p(y_i | x_i, \\theta)`, from the pass at ``theta``."""
+        return self._evaluate(theta).largest_log_likelihood
 
     # -- rows ----------------------------------------------------------------------
-    def row_subsample(self, index: np.ndarray) -> BlockedSubsample:
-        """The rows ``index`` (sorted global row numbers) for :meth:`hessian`; the
-        next passes compute their Hessian ahead.
+    def sample_likelihood(self) -> SoftmaxLikelihood:
+        """The in-memory likelihood of the sampled rows, each weighted by its stratum
+        factor: an estimate of this likelihood (for a warm start)."""
+        sample = self.sample
+        return SoftmaxLikelihood(
+            sample.X,
+            sample.codes,
+            sample.sample_weight * sample.stratum_factor,
+            self.n_classes,
+            self.reference,
+        )
 
-        Each block's row numbers are persisted once (on the workers, with a
-        distributed client), so the passes refer to them instead of sending them again.
-        """
-        import dask
-
-        local = [dask.delayed(rows, pure=True) for rows in split_by_block(index, self.block_starts)]
-        scale = self.n_samples / len(index)
-        self._hessian_rows = BlockedSubsample(list(dask.persist(*local)), scale)
-        return self._hessian_rows
-
-    def gather_rows(self, index: np.ndarray) -> SoftmaxLikelihood:
-        """An in-memory likelihood of the rows ``index`` (sorted global row numbers)."""
-        import dask
-
-        take = dask.delayed(_block_rows, pure=True)
-        parts = [
-            take(X, codes, weights, local)
-            for (X, codes, weights), local in zip(
-                self._blocks, split_by_block(index, self.block_starts), strict=True
-            )
-        ]
-        ((X, codes, weights),) = dask.compute(tree_reduce(parts, _concatenate_rows))
-        return SoftmaxLikelihood(X, codes, weights, self.n_classes, self.reference)
+    def sampled_rows(self, n_rows: int, random_state: int = 0) -> SoftmaxLikelihood:
+        """The in-memory likelihood (sample weights as given) of ``n_rows`` of the sampled
+        rows, chosen at random (all of them if there are no more)."""
+        sample = self.sample
+        index = np.arange(len(sample.codes))
+        if n_rows < len(index):
+            index = np.sort(np.random.default_rng(random_state).choice(index, n_rows, False))
+        return SoftmaxLikelihood(
+            sample.X[index],
+            sample.codes[index],
+            sample.sample_weight[index],
+            self.n_classes,
+            self.reference,
+        )
 
     def pointwise_log_likelihood(self, theta: np.ndarray):
         """Unweighted :math:`\\log p(y_i | x_i, \\theta)` of every row: a lazy Dask array."""
@@ -257,12 +308,10 @@ class BlockedLikelihood(ParameterShape):
         pointwise = dask.delayed(_block_log_likelihood, pure=True)
         blocks = [
             da.from_delayed(
-                pointwise(X, codes, weights, theta, self.n_classes, self.reference),
-                shape=(int(stop - start),),
+                pointwise(X, labels, theta, self.classes, self.reference),
+                shape=(int(length),),
                 dtype=np.float64,
             )
-            for (X, codes, weights), start, stop in zip(
-                self._blocks, self.block_starts[:-1], self.block_starts[1:], strict=True
-            )
+            for (X, labels, _), length in zip(self._blocks, self.block_lengths, strict=True)
         ]
         return da.concatenate(blocks)

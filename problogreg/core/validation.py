@@ -27,6 +27,10 @@ FINGERPRINT_ROWS = 1024
 FINGERPRINT_ENTRIES = 2**17
 
 
+#: The ``weight_hash`` of the fingerprint of data in Dask blocks (their own kind of hash).
+BLOCKED_DATA = "blocked"
+
+
 @dataclass(frozen=True)
 class DataFingerprint:
     """A cheap identity of a training set: its shape and hashes of sampled rows and weights.
@@ -345,12 +349,19 @@ def validate_training_data(estimator, X, y, sample_weight=None, name: str | None
     ValueError
         Saying what differs (shape, values, or weights) and how to fix it.
     """
+    who = name or f"This {type(estimator).__name__}"
+    if estimator.data_fingerprint_.weight_hash == BLOCKED_DATA:
+        raise ValueError(
+            f"{who} was fitted on Dask data: leave-one-out, the approximation check and the "
+            "other training-data diagnostics need every row in memory at once, so they are "
+            "not available for it. Fit in memory (e.g. on a random sample of the rows) to "
+            "use them."
+        )
     X, codes, weights = validate_scoring_data(estimator, X, y, sample_weight)
     reason = estimator.data_fingerprint_.mismatch(
         DataFingerprint.of(X, estimator.classes_[codes], weights)
     )
     if reason is not None:
-        who = name or f"This {type(estimator).__name__}"
         raise ValueError(
             f"{who} was not fitted on the data given: {reason}. Leave-one-out and the other "
             "training-data diagnostics need the data (and sample_weight) the model was "

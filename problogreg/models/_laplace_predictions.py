@@ -88,6 +88,7 @@ class GaussianPredictionMixin:
         log_proba = self.predict_log_proba(X)
         return log_proba[:, 1] - log_proba[:, 0] if len(self.classes_) == 2 else log_proba
 
+    @lazy_on_dask
     def predict_interval(self, X, prob=0.94, draws=4000, random_state=0, method="gaussian"):
         """Equal-tailed posterior intervals of each class probability.
 
@@ -112,6 +113,7 @@ class GaussianPredictionMixin:
         Returns
         -------
         lower, upper : ndarrays of shape (n_samples, n_classes)
+            Lazy Dask arrays when X is a Dask array or DataFrame.
         """
         prob = check_prob(prob)
         if method not in ("gaussian", "corrected"):

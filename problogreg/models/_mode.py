@@ -16,7 +16,12 @@ from scipy import sparse
 from sklearn.exceptions import ConvergenceWarning
 
 from ..core.blocked import BlockedLikelihood
-from ..core.blocked_data import BlockedFitData, is_dask_collection, validate_blocked_fit_data
+from ..core.blocked_data import (
+    SAMPLE_MIN_ROWS,
+    BlockedFitData,
+    is_dask_collection,
+    validate_blocked_fit_data,
+)
 from ..core.hessian_form import exact_hessian_form
 from ..core.likelihood import SoftmaxLikelihood
 from ..core.newton import (
@@ -33,12 +38,17 @@ from ..core.separation import MAX_LP_ENTRIES, find_separation, separation_check_
 from ..core.validation import FitData, feature_names, format_label, validate_fit_data
 from ..core.woodbury import DualSpace
 
+#: Newton iterations allowed for the warm start of a fit of Dask data (a fit to a sample
+#: of its rows); one that needs more (e.g. a separable sample) is not used.
+SAMPLE_FIT_MAX_ITER = 30
+
 #: A fitted probability of the observed class this close to 1 makes an MLE suspect.
 SEPARATION_SUSPICION = 1e-7
 #: Data in Dask blocks are checked for separation on a random sample of at most
-#: this many rows (a subset of separable data is separable, so a sample that is not
-#: separable proves that the full data are not).
-SEPARATION_SAMPLE_ROWS = 20_000
+#: this many rows, from the rows drawn in the validation pass (a subset of separable
+#: data is separable, so a sample that is not separable proves that the full data are
+#: not).
+SEPARATION_SAMPLE_ROWS = SAMPLE_MIN_ROWS
 
 
 NOT_SEPARABLE = (
@@ -84,6 +94,21 @@ def resolve_multiclass(multiclass: str, n_classes: int, prior: ResolvedPrior) ->
             "convention of statsmodels MNLogit and R's multinom)."
         )
     return multiclass
+
+
+def blocked_solver(solver: str, objective) -> str:
+    """The solver for data in Dask blocks: ``"auto"`` is exact Newton (from the sample's
+    mode every pass is worth a full Hessian), or L-BFGS when the dense Hessian does not fit."""
+    if solver != "auto":
+        return solver
+    return "newton" if exact_hessian_form(objective) == "dense" else "lbfgs"
+
+
+def largest_log_likelihood(likelihood, theta: np.ndarray) -> float:
+    """:math:`\\max_i \\log p(y_i | x_i, \\theta)` (from the last pass for data in blocks)."""
+    if isinstance(likelihood, BlockedLikelihood):
+        return likelihood.largest_log_likelihood(theta)
+    return float(likelihood.pointwise_log_likelihood(theta).max())
 
 
 def build_objective(
@@ -178,11 +203,13 @@ class ModeFinder:
     def solve(self, start: np.ndarray | None = None) -> MAPResult:
         """The mode (from zeros, or a warm start), checked for separation."""
         objective = self.objective
+        solver = self.solver
+        if isinstance(objective.likelihood, BlockedLikelihood):
+            start = self.sample_mode() if start is None else start
+            solver = blocked_solver(solver, objective)
         start = np.zeros(objective.n_params) if start is None else start
         try:
-            result = minimize(
-                objective, start, solver=self.solver, tol=self.tol, max_iter=self.max_iter
-            )
+            result = minimize(objective, start, solver=solver, tol=self.tol, max_iter=self.max_iter)
         except SingularHessianError as err:
             self.raise_if_separated(force=True)
             raise ValueError(self.singular_message(err)) from None
@@ -201,6 +228,22 @@ class ModeFinder:
             log_prior_at_mode=self.log_prior_at(result.params),
             woodbury=result.woodbury,
         )
+
+    def sample_mode(self) -> np.ndarray | None:
+        """Data in Dask blocks: the mode under the same prior of the likelihood of the rows
+        sampled in the validation pass (weighted up to the whole), a start from which
+        exact Newton on all rows needs two or three passes; None when that fit does not
+        converge (e.g. a separable sample under a flat prior)."""
+        likelihood = self.objective.likelihood
+        sample = PosteriorObjective(likelihood.sample_likelihood(), self.objective.prior)
+        start = np.zeros(sample.n_params)
+        try:
+            result = minimize(sample, start, tol=self.tol, max_iter=SAMPLE_FIT_MAX_ITER)
+        except np.linalg.LinAlgError:
+            return None
+        if not (result.converged and np.all(np.isfinite(result.params))):
+            return None
+        return result.params
 
     def log_prior_at(self, phi: np.ndarray) -> float:
         """The log prior density at one point (Gaussian normalised; Jeffreys unnormalised)."""
@@ -237,8 +280,8 @@ class ModeFinder:
         if len(flat) == 0:
             return
         if not force:
-            log_lik = likelihood.pointwise_log_likelihood(self.layout.to_likelihood(params))
-            if converged and log_lik.max() < -SEPARATION_SUSPICION:
+            theta = self.layout.to_likelihood(params)
+            if converged and largest_log_likelihood(likelihood, theta) < -SEPARATION_SUSPICION:
                 return
         if isinstance(likelihood, BlockedLikelihood):
             self.check_sample_separation(params, flat, force)
@@ -257,11 +300,9 @@ class ModeFinder:
         likelihood = self.objective.likelihood
         n_max = SEPARATION_SAMPLE_ROWS
         n_max = min(n_max, MAX_LP_ENTRIES // ((likelihood.n_classes - 1) * len(flat)))
-        n_rows = min(likelihood.n_samples, n_max)
-        index = np.sort(
-            np.random.default_rng(0).choice(likelihood.n_samples, size=n_rows, replace=False)
-        )
-        separable = find_separation(likelihood.gather_rows(index), flat) is not None
+        rows = likelihood.sampled_rows(n_max)
+        n_rows = rows.n_samples
+        separable = find_separation(rows, flat) is not None
         if force:
             return
         sample = f"a random sample of {n_rows} of the {likelihood.n_samples} rows"

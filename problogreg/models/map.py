@@ -112,7 +112,8 @@ class MAPLogisticRegression(
         intercept prior the free intercepts are K-1 orthonormal contrasts).
     n_iter_ : int
         Solver iterations: Newton steps, with or without a subsampled Hessian,
-        plus L-BFGS iterations when it ran.
+        plus L-BFGS iterations when it ran. For Dask data, the steps on all rows
+        after the warm start (a fit to a sample of them).
     converged_ : bool
     log_likelihood_ : float
         Weighted log-likelihood at the optimum.

@@ -221,14 +221,13 @@ def _block_summary(X, labels, weights, sample_rows: tuple[int, int], block_id: i
     magnitude = np.zeros(X.shape[1])
     moments = (0.0, 0.0, 0.0)
     rows = slab_rows(X.shape[1])
-    # Every slab is worked on in one float64 buffer: fresh arrays per slab page-fault in
+    # Every slab is worked on in two float64 buffers: fresh arrays per slab page-fault in
     # Dask workers (see numerics._gram_scratch).
-    buffer = np.empty((min(n, rows), X.shape[1]))
+    buffers = np.empty((2, min(n, rows), X.shape[1]))
     for start in range(0, n, rows):
-        slab = buffer[: min(n, start + rows) - start]
+        slab, scratch = buffers[:, : min(n, start + rows) - start]
         np.copyto(slab, X[start : start + rows], casting="unsafe")
-        top = np.maximum(slab.max(axis=0, initial=-np.inf), -slab.min(axis=0, initial=np.inf))
-        np.maximum(magnitude, top, out=magnitude)
+        np.maximum(magnitude, np.abs(slab, out=scratch).max(axis=0, initial=0.0), out=magnitude)
         moments = _merge_moments(moments, _moments(slab, weights[start : start + rows]))
     summary.update(
         non_finite=~np.isfinite(magnitude),

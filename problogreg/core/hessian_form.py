@@ -13,12 +13,17 @@ from scipy import sparse
 #: Above this size the dense Hessian is not formed (``solver="auto"`` -> L-BFGS).
 DENSE_HESSIAN_MAX_BYTES = 2 * 1024**3
 
-#: The solver-choice rule (:func:`hessian_form`): Newton steps a fit is assumed to take (to
-#: share the dual form's one-off kernel), conjugate-gradient products per Newton-CG step,
-#: and how much cheaper Newton-CG must look before it replaces an exact form.
+#: The solver-choice rule (:func:`hessian_form`), calibrated on one core (OpenBLAS, AVX2) by
+#: timing whole fits in each form over n = 100-5000, d = 500-20000, K = 2-5: Newton steps a
+#: fit is assumed to take (to share the dual form's one-off kernel), conjugate-gradient
+#: products per Newton-CG step, the passes over X of a dual step, how much slower a pass
+#: over X (memory-bound) runs per operation than a matrix product (compute-bound), and the
+#: fixed cost of one Hessian-vector product (Python and call overhead) in operations.
 ASSUMED_NEWTON_STEPS = 10
-ASSUMED_CG_PRODUCTS = 25
-HESSIAN_FREE_MARGIN = 4.0
+ASSUMED_CG_PRODUCTS = 10
+DUAL_PASSES_PER_STEP = 24
+MEMORY_BOUND_PENALTY = 4.0
+PRODUCT_OVERHEAD = 2e6
 
 
 def dense_hessian_fits(n_params: int) -> bool:
@@ -26,14 +31,18 @@ def dense_hessian_fits(n_params: int) -> bool:
 
 
 def exact_hessian_form(objective) -> str | None:
-    r"""The cheaper exact form of the Hessian whose matrices fit, "dense" or "dual" (None
-    when neither fits in :data:`DENSE_HESSIAN_MAX_BYTES`); see :func:`hessian_form`."""
-    costs = exact_form_costs(objective)
+    r"""The exact form of the Hessian to hold once, at the optimum (for the Laplace
+    posterior and standard errors): "dense" or "dual", whichever is cheaper to form and
+    factorise (:func:`exact_form_costs` with ``per_step=False``), or None when neither
+    fits in :data:`DENSE_HESSIAN_MAX_BYTES`."""
+    costs = exact_form_costs(objective, per_step=False)
     return min(costs, key=costs.get) if costs else None
 
 
-def exact_form_costs(objective) -> dict[str, float]:
-    """Floating-point operations per Newton step of the exact forms that fit."""
+def exact_form_costs(objective, per_step: bool = True) -> dict[str, float]:
+    """Operations to form and factorise each exact form that fits (the dual form's kernel
+    shared by :data:`ASSUMED_NEWTON_STEPS` steps), plus, ``per_step``, the dual step's
+    passes over X (:func:`hessian_form`)."""
     if getattr(objective, "layout", None) is None:
         # Not a logistic objective (nothing to cost): its dense Hessian if it fits.
         return {"dense": 0.0} if dense_hessian_fits(objective.n_params) else {}
@@ -45,9 +54,19 @@ def exact_form_costs(objective) -> dict[str, float]:
         costs["dense"] = m * (m + 1) / 2 * nnz**2 / n + (m * d) ** 3 / 3
     r = 1 if likelihood.n_classes == 2 else likelihood.n_classes
     if dual_form_applies(objective) and dense_hessian_fits(r * n):
-        kernel = nnz**2 / d / ASSUMED_NEWTON_STEPS
-        costs["dual"] = r**2 * m * n**2 + (r * n) ** 3 / 3 + kernel + 12 * m * nnz
+        kernel = nnz**2 / d / (ASSUMED_NEWTON_STEPS if per_step else 1)
+        passes = DUAL_PASSES_PER_STEP * MEMORY_BOUND_PENALTY * m * nnz if per_step else 0.0
+        costs["dual"] = r**2 * m * n**2 + (r * n) ** 3 / 3 + kernel + passes
     return costs
+
+
+def hessian_free_cost(objective) -> float:
+    """Operations per Newton-CG step (:func:`hessian_form`); a pass over X is costed at
+    half its double-precision cost, as X is normally read in single precision."""
+    likelihood = objective.likelihood
+    pass_cost = MEMORY_BOUND_PENALTY * stored_entries(likelihood.X)
+    product = 2 * likelihood.n_rows * pass_cost + PRODUCT_OVERHEAD
+    return ASSUMED_CG_PRODUCTS * product
 
 
 def stored_entries(X) -> int:
@@ -58,30 +77,32 @@ def stored_entries(X) -> int:
 def hessian_form(objective) -> str:
     r"""How Newton's method should hold the Hessian: "dense", "dual", "free" or "none".
 
-    The rule, by floating-point operations per Newton step (m rows of
-    parameters, d features, n samples, z stored entries of X -- nd if dense --,
-    r = 1 for two classes and K otherwise):
+    The rule compares operations per Newton step (m rows of parameters, d
+    features, n samples, z stored entries of X -- nd if dense --, r = 1 for two
+    classes and K otherwise; a pass over X, memory-bound, counts
+    :data:`MEMORY_BOUND_PENALTY` times its 2z operations):
 
     * **dense** -- form the m(d+1) Hessian, about :math:`\tfrac{m(m+1)}2 z^2/n`
       for the weighted Gram matrices (:math:`nd^2` for dense X) plus
       :math:`(md)^3/3` for its Cholesky factor;
     * **dual** -- Woodbury form (:mod:`problogreg.core.woodbury`), about
-      :math:`r^2 m n^2 + (rn)^3/3` per step plus the kernel
-      :math:`X\Lambda^{-1}X^\top` (:math:`z^2/d`) once per fit. Possible only
-      when every coefficient has a proper Gaussian prior (not the Jeffreys prior,
-      not maximum likelihood);
+      :math:`r^2 m n^2 + (rn)^3/3` per step, :data:`DUAL_PASSES_PER_STEP` passes
+      over X, plus the kernel :math:`X\Lambda^{-1}X^\top` (:math:`z^2/d`) once per
+      fit. Possible only when every coefficient has a proper Gaussian prior (not
+      the Jeffreys prior, not maximum likelihood);
     * **free** -- Newton-CG: the step :math:`H^{-1}g` by conjugate gradients with
-      Hessian-vector products (two passes over X, :math:`4mz`) and the diagonal of
-      H as preconditioner, assumed to take :data:`ASSUMED_CG_PRODUCTS` products.
-      Chosen when that is :data:`HESSIAN_FREE_MARGIN` times cheaper than the
-      cheaper exact form whose matrices fit in :data:`DENSE_HESSIAN_MAX_BYTES`,
-      or when neither fits. ``hessian`` is then None (Laplace forms an exact
-      form once, at the optimum, if one fits);
+      Hessian-vector products (two passes over X each, read in single precision,
+      plus :data:`PRODUCT_OVERHEAD`), assumed to
+      take :data:`ASSUMED_CG_PRODUCTS` products. Chosen when that is cheaper than
+      the cheaper exact form whose matrices fit in :data:`DENSE_HESSIAN_MAX_BYTES`,
+      or when neither fits. ``hessian`` is then None (Laplace forms an exact form
+      once, at the optimum, if one fits);
     * **none** -- L-BFGS alone, for likelihoods without Hessian-vector products
       (data in blocks) whose dense Hessian does not fit.
 
-    In practice: dense when d is small against n, dual when d exceeds n, free
-    when both are large or X is sparse.
+    In practice: dense when d is small against n (up to n/d ~ 50-100 at d = 200);
+    Newton-CG when d approaches or exceeds n, or X is sparse; dual only when n is
+    a few hundred or less and a product is cheap.
     """
     costs = exact_form_costs(objective)
     exact = min(costs, key=costs.get) if costs else None
@@ -89,9 +110,7 @@ def hessian_form(objective) -> str:
         objective.likelihood, "hessian_product"
     ):
         return exact or "none"
-    m = objective.likelihood.n_rows
-    free_cost = ASSUMED_CG_PRODUCTS * 4 * m * stored_entries(objective.likelihood.X)
-    if exact is None or HESSIAN_FREE_MARGIN * free_cost < costs[exact]:
+    if exact is None or hessian_free_cost(objective) < costs[exact]:
         return "free"
     return exact
 

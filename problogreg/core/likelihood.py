@@ -46,7 +46,13 @@ import numpy as np
 from scipy import sparse
 
 from .layout import split_rows
-from .numerics import rows_times, rows_times_transpose, squared_entries, weighted_gram
+from .numerics import (
+    rows_times,
+    rows_times_transpose,
+    single_precision,
+    squared_entries,
+    weighted_gram,
+)
 
 
 def _log_softmax(log_proba: np.ndarray, buffers: _Buffers) -> None:
@@ -251,6 +257,12 @@ class SoftmaxLikelihood(ParameterShape):
         """X with every entry squared, for the Hessian's diagonal (formed on first use)."""
         return squared_entries(self.X)
 
+    @cached_property
+    def X_single(self):
+        """X in single precision, for approximate Hessian-vector products (formed on first
+        use); None when some entry would overflow or vanish in single precision."""
+        return single_precision(self.X)
+
     def curvature_product(self, theta: np.ndarray, directions: np.ndarray) -> np.ndarray:
         r""":math:`C_i u_i` for per-sample directions u (q, m, n) over the free classes:
         :math:`s_i p_{ik} (u_{ik} - \sum_l p_{il} u_{il})` (two classes:
@@ -263,17 +275,27 @@ class SoftmaxLikelihood(ParameterShape):
         centred = directions - np.einsum("kn,qkn->qn", free, directions)[:, None, :]
         return centred * (s * free)
 
-    def hessian_product(self, theta: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    def hessian_product(
+        self, theta: np.ndarray, vectors: np.ndarray, *, single: bool = False
+    ) -> np.ndarray:
         r""":math:`H v` for likelihood-coordinate vectors (q, n_params), without forming H:
         two passes over X, :math:`u_{ik} = \delta b_k + x_i^\top \delta w_k`, then
-        :math:`\sum_i C_i u_i` and :math:`X^\top (C u)_k` (:meth:`curvature_product`)."""
+        :math:`\sum_i C_i u_i` and :math:`X^\top (C u)_k` (:meth:`curvature_product`).
+
+        With ``single=True`` both passes read X in single precision (:attr:`X_single`,
+        which must not be None): two to three times faster, with a relative error near
+        1e-7 -- for the conjugate-gradient steps of Newton-CG, solved far less exactly.
+        """
         vectors = np.atleast_2d(vectors)
         intercept, coef = self.unpack(vectors)
         m, d, n = self.n_rows, self.n_features, len(self.y)
-        directions = rows_times_transpose(self.X, coef.reshape(-1, d)).reshape(-1, m, n)
+        X, dtype = (self.X_single, np.float32) if single else (self.X, np.float64)
+        coef = coef.reshape(-1, d).astype(dtype, copy=False)
+        directions = rows_times_transpose(X, coef).astype(np.float64).reshape(-1, m, n)
         directions += intercept[:, :, None]
         curved = self.curvature_product(theta, directions)
-        coef_part = rows_times(self.X, curved.reshape(-1, n)).reshape(len(vectors), -1)
+        coef_part = rows_times(X, curved.reshape(-1, n).astype(dtype, copy=False))
+        coef_part = coef_part.astype(np.float64, copy=False).reshape(len(vectors), -1)
         return np.concatenate([curved.sum(axis=2), coef_part], axis=1)
 
     def hessian_blocks_diagonal(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -85,10 +85,14 @@ from .woodbury import DualSpace, WoodburyHessian
 SOLVER_BLAS_THREADS = 1
 _BLAS = ThreadpoolController()
 
-#: Newton-CG: conjugate gradients stop at this relative residual, or sqrt(max|g| / S) if
-#: smaller (inexact Newton, superlinear as the gradient vanishes), or after CG_MAX_ITER.
-CG_RELATIVE_RESIDUAL = 0.1
+#: Newton-CG (:meth:`HessianFreeNewtonSolver.forcing_term`): conjugate gradients stop at
+#: a relative residual of at most CG_RELATIVE_RESIDUAL, never below CG_TEST_MARGIN times
+#: what the convergence test resolves, or after CG_MAX_ITER products; X is read in single
+#: precision while the residual sought is at least SINGLE_PRECISION_MIN_RESIDUAL.
+CG_RELATIVE_RESIDUAL = 0.5
+CG_TEST_MARGIN = 0.1
 CG_MAX_ITER = 500
+SINGLE_PRECISION_MIN_RESIDUAL = 1e-4
 
 #: The step test is max_j |delta_j| sqrt(H_jj / S) <= this times tol (module docstring).
 STEP_TOLERANCE_FACTOR = 2.0
@@ -371,18 +375,24 @@ class DualNewtonSolver(NewtonSolver):
 
 
 class HessianFreeNewtonSolver(NewtonSolver):
-    """:class:`NewtonSolver` whose steps :math:`H^{-1}g` come from preconditioned conjugate
+    r""":class:`NewtonSolver` whose steps :math:`H^{-1}g` come from preconditioned conjugate
     gradients on Hessian-vector products (Newton-CG), for problems where no exact form
     of the Hessian is affordable (see :func:`~problogreg.core.hessian_form.hessian_form`).
 
     The same line search and the same convergence test: :math:`H_{jj}` is exact (the
-    objective's ``hessian_diagonal``, also the preconditioner) and the step is solved
-    to a relative residual of at most :data:`CG_RELATIVE_RESIDUAL`.
+    objective's ``hessian_diagonal``, also the preconditioner). The step is solved to
+    the relative residual :meth:`forcing_term` (inexact Newton): loose far from the
+    optimum, where a more exact step would not go further, tightening as
+    :math:`\sqrt{\hat g}` so that convergence is superlinear, and never tighter than
+    the convergence test can see. While that residual is at least
+    :data:`SINGLE_PRECISION_MIN_RESIDUAL` the products read X in single precision,
+    whose error (~1e-7) is far below it.
     """
 
     def __init__(self, objective, tol: float, max_iter: int, subsample=None):
         super().__init__(objective, tol, max_iter, subsample=None)
         self.cg_products = 0
+        self.single_products = getattr(objective.likelihood, "X_single", None) is not None
 
     def update_hessian(self) -> None:
         self.rows = None
@@ -394,21 +404,35 @@ class HessianFreeNewtonSolver(NewtonSolver):
 
     def solve_hessian(self, vector: np.ndarray) -> np.ndarray:
         params, n = self.params, len(vector)
+        residual = self.forcing_term()
+        single = self.single_products and residual >= SINGLE_PRECISION_MIN_RESIDUAL
 
         def product(v):
             self.cg_products += 1
-            return self.objective.hessian_product(params, v[None, :])[0]
+            return self.objective.hessian_product(params, v[None, :], single=single)[0]
 
-        relative = min(CG_RELATIVE_RESIDUAL, np.sqrt(np.max(np.abs(self.gradient)) / self.scale))
         solution, _ = sparse_linalg.cg(
             sparse_linalg.LinearOperator((n, n), matvec=product),
             vector,
-            rtol=relative,
+            rtol=residual,
             atol=0.0,
             maxiter=CG_MAX_ITER,
             M=sparse_linalg.LinearOperator((n, n), matvec=lambda v: v / self.diagonal),
         )
         return solution
+
+    def forcing_term(self) -> float:
+        r"""Relative residual for the conjugate gradients,
+        :math:`\eta = \min(\eta_{\max}, \max(\sqrt{\hat g}, c\,\mathrm{tol}/\hat g))`
+        with :math:`\hat g = \max_j |g_j| / \sqrt{S H_{jj}}`, the largest Newton step in
+        the units of the convergence test as the diagonal of H predicts it,
+        :math:`\eta_{\max}` = :data:`CG_RELATIVE_RESIDUAL` and c = :data:`CG_TEST_MARGIN`:
+        a step solved more exactly than :math:`c\,\mathrm{tol}/\hat g` would change the
+        test's verdict by less than c times its tolerance."""
+        scaled = float(np.max(np.abs(self.gradient) / np.sqrt(self.scale * self.diagonal)))
+        superlinear = np.sqrt(scaled)
+        enough = CG_TEST_MARGIN * self.tol / max(scaled, np.finfo(float).tiny)
+        return min(CG_RELATIVE_RESIDUAL, max(superlinear, enough))
 
 
 def tolerance_unit(objective) -> float:

@@ -81,11 +81,16 @@ class PosteriorObjective:
         hessian[np.diag_indices_from(hessian)] += self.precision
         return hessian
 
-    def hessian_product(self, phi: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    def hessian_product(
+        self, phi: np.ndarray, vectors: np.ndarray, *, single: bool = False
+    ) -> np.ndarray:
         r""":math:`\nabla^2 f(\phi)\, v = T^\top H_\ell T v + \lambda v` for vectors v
-        (q, n_params), without forming the Hessian (likelihood part as :meth:`hessian`)."""
+        (q, n_params), without forming the Hessian (likelihood part as :meth:`hessian`;
+        ``single``: X read in single precision, see the likelihood's ``hessian_product``)."""
         theta = self.layout.to_likelihood(phi)
-        product = self.likelihood.hessian_product(theta, self.layout.to_likelihood(vectors))
+        product = self.likelihood.hessian_product(
+            theta, self.layout.to_likelihood(vectors), single=single
+        )
         return self.layout.from_likelihood(product) + self.precision * vectors
 
     def hessian_diagonal(self, phi: np.ndarray) -> np.ndarray:

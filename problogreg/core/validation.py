@@ -281,9 +281,11 @@ def check_feature_magnitude(estimator, X) -> None:
     factorisation instead of an answer; rescaling the column (a change of units) is
     the fix, and no model's answer depends on the units of its features.
     """
-    rows, columns = flagged_entries(X, lambda values: np.abs(values) > MAX_ABS_FEATURE)
-    if not len(rows):
+    values = X.data if sparse.issparse(X) else X
+    # Two reductions without temporaries; entries are located only when one is too large.
+    if values.size == 0 or max(values.max(), -values.min()) <= MAX_ABS_FEATURE:
         return
+    rows, columns = flagged_entries(X, lambda values: np.abs(values) > MAX_ABS_FEATURE)
     names = feature_names(estimator)
     columns = [names[j] for j in np.unique(columns)]
     raise ValueError(

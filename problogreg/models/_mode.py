@@ -253,13 +253,16 @@ class ModeFinder:
         return float(log_normal_density(phi, objective.scale))
 
     def with_hessian(self, result: MAPResult) -> MAPResult:
-        """``result`` with the exact Hessian and its factor (formed when the solver did not
-        keep it, densely or in dual form)."""
-        if result.cholesky is not None or result.woodbury is not None:
-            return result
+        """``result`` with the exact Hessian in the form :func:`exact_hessian_form` picks for
+        the data's shape, dense (with its factor) or dual, formed when the solver did not
+        keep it in that form (its steps may have used another)."""
         if exact_hessian_form(self.objective) == "dual":
+            if result.woodbury is not None:
+                return result
             woodbury = DualSpace(self.objective).curvature(result.mode)
-            return dataclasses.replace(result, woodbury=woodbury)
+            return dataclasses.replace(result, woodbury=woodbury, hessian=None, cholesky=None)
+        if result.cholesky is not None:
+            return result
         hessian = self.objective.hessian(result.mode)
         try:
             cholesky = cholesky_or_explain(hessian)
@@ -277,7 +280,7 @@ class ModeFinder:
         if not likelihood.reference or objective.jeffreys is not None:
             return
         flat = np.flatnonzero(objective.precision == 0)
-        if len(flat) == 0:
+        if len(flat) == 0 or intercepts_cannot_separate(likelihood, flat):
             return
         if not force:
             theta = self.layout.to_likelihood(params)
@@ -380,3 +383,13 @@ class ModeFinder:
             "columns, or give them a proper prior (set prior_scale, and "
             "intercept_prior_scale for the intercept)."
         )
+
+
+def intercepts_cannot_separate(likelihood, flat: np.ndarray) -> bool:
+    r"""Whether the flat parameters are intercepts only and every class carries weight:
+    then no direction of them separates the data (moving intercepts alone lowers some
+    class's probability on all its rows), and the LP is not needed."""
+    if np.any(flat >= likelihood.n_rows):
+        return False
+    class_weight = np.bincount(likelihood.y, likelihood.sample_weight, likelihood.n_classes)
+    return bool(np.all(class_weight > 0))

@@ -10,7 +10,9 @@ Fairness: problogreg runs at its defaults. Each scikit-learn solver runs at the
 loosest tolerance of a ladder whose probabilities on the training rows are
 within ``ACCURACY`` of a tight reference (problogreg at ``tol=1e-12``; Newton's
 quadratic convergence makes it exact to rounding), and the fastest such solver
-is the one compared against. Times are the minimum of ``--repeats`` runs, the
+is the one compared against. Where no solver gets within ``ACCURACY`` at any
+tolerance of the ladder, the one that comes closest is compared against, and the
+table says how close it came. Times are the minimum of ``--repeats`` runs, the
 solvers of a problem run back to back. "max |dp|" is the largest difference in
 a training probability between problogreg's default fit and that solver's fit.
 Laplace peak memory is measured by tracemalloc (numpy allocations) in a
@@ -128,17 +130,24 @@ def sklearn_solvers(problem: Problem) -> list[str]:
 
 
 def matching_sklearn(solver, X, y, reference, repeats):
-    """(seconds, tol, model) at the loosest tolerance within ACCURACY, or None."""
+    """(seconds, tol, model, error) at the loosest tolerance within ACCURACY of the
+    reference; if no tolerance gets there, at the one that comes closest."""
+    closest = None
     for tol in TOLERANCE_LADDER:
         make = partial(LogisticRegression, C=1.0, solver=solver, tol=tol, max_iter=100_000)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             seconds, model = timed(make, X, y, 1)
-            if np.abs(model.predict_proba(X) - reference).max() <= ACCURACY:
-                if repeats > 1:
+        error = np.abs(model.predict_proba(X) - reference).max()
+        if error <= ACCURACY:
+            if repeats > 1:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
                     seconds = min(seconds, timed(make, X, y, repeats - 1)[0])
-                return seconds, tol, model
-    return None
+            return seconds, tol, model, error
+        if closest is None or error < closest[3]:
+            closest = (seconds, tol, model, error)
+    return closest
 
 
 def laplace_peak_bytes(X, y) -> int:
@@ -160,14 +169,16 @@ def run(problem: Problem, repeats: int) -> dict:
     except MemoryError as err:
         laplace_seconds = peak = None
         print(f"Laplace: MemoryError: {err}", flush=True)
-    rows = {}
-    for solver in sklearn_solvers(problem):
-        found = matching_sklearn(solver, X, y, reference, repeats)
-        if found is not None:
-            rows[solver] = found
-    if not rows:
-        raise RuntimeError(f"{problem}: no scikit-learn solver came within {ACCURACY:g}.")
-    fastest = min(rows, key=lambda s: rows[s][0])
+    rows = {
+        solver: matching_sklearn(solver, X, y, reference, repeats)
+        for solver in sklearn_solvers(problem)
+    }
+    within = [solver for solver in rows if rows[solver][3] <= ACCURACY]
+    if within:
+        fastest = min(within, key=lambda s: rows[s][0])
+    else:
+        # No solver gets within ACCURACY: compare with the one that comes closest.
+        fastest = min(rows, key=lambda s: rows[s][3])
     sk_model = rows[fastest][2]
     return {
         "problem": problem,
@@ -202,10 +213,11 @@ def report(results) -> str:
     ]
     for r in results:
         p = r["problem"]
-        seconds, tol, _ = r["sklearn"][r["fastest"]]
+        seconds, tol, _, error = r["sklearn"][r["fastest"]]
         data = p.name if p.density is None else f"{p.name}, density {p.density:g}"
+        closest = "" if error <= ACCURACY else f", closest: {error:.1e}"
         lines.append(
-            f"| {data} | {p.n} | {p.d} | {p.n_classes} | {r['fastest']} ({tol:g}) | "
+            f"| {data} | {p.n} | {p.d} | {p.n_classes} | {r['fastest']} ({tol:g}{closest}) | "
             f"{seconds:.3f} | {r['map']:.3f} | {r['map'] / seconds:.2f} | "
             f"{r['map'] / r['lbfgs']:.2f} | {laplace_text(r)} | {r['dp']:.1e} | "
             f"{r['iterations']} |"
@@ -214,7 +226,10 @@ def report(results) -> str:
     lines.append("scikit-learn solvers at their matching tolerance (s):")
     for r in results:
         p = r["problem"]
-        found = ", ".join(f"{s} {v[0]:.3f} (tol {v[1]:g})" for s, v in r["sklearn"].items())
+        found = ", ".join(
+            f"{s} {v[0]:.3f} (tol {v[1]:g}, {v[3]:.1e} from the reference)"
+            for s, v in r["sklearn"].items()
+        )
         lines.append(f"- n={p.n}, d={p.d}, K={p.n_classes}: {found}")
     return "\n".join(lines)
 

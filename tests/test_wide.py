@@ -14,12 +14,13 @@ from sklearn.linear_model import LogisticRegression
 import problogreg as plr
 from problogreg.core import hessian_form as forms
 from problogreg.core.likelihood import SoftmaxLikelihood
-from problogreg.core.numerics import weighted_mean_variance
+from problogreg.core.numerics import single_precision, weighted_mean_variance
 from problogreg.core.objective import PosteriorObjective
 from problogreg.core.priors import ResolvedPrior
 from problogreg.core.woodbury import DualSpace
 from problogreg.models import _mode as mode_module
 from problogreg.models import laplace as laplace_module
+from problogreg.models._evidence import polish_maximum
 from problogreg.posterior.gaussian import GaussianPosterior, logit_moments
 from problogreg.posterior.refit_loo import student_t_draws
 from problogreg.posterior.woodbury_gaussian import WoodburyGaussianPosterior
@@ -75,8 +76,9 @@ def test_woodbury_hessian_matches_the_dense_one(case):
 
 
 def test_hessian_form_rule(monkeypatch):
-    """Dense when d is small against n, dual when d exceeds n, Newton-CG when both are
-    large or X is sparse, or when no exact form fits in memory."""
+    """Dense when d is small against n, dual when n is small and d exceeds it, Newton-CG
+    when d approaches or exceeds n at larger sizes or X is sparse, or when no exact form
+    fits in memory."""
 
     def form(n, d, n_classes=2, prior_scale=1.0, sparse_density=None):
         X, y = wide_data(n=n, d=d, n_classes=n_classes)
@@ -91,6 +93,8 @@ def test_hessian_form_rule(monkeypatch):
     assert form(40, 400, n_classes=3) == "dual"
     assert form(40, 400, prior_scale=np.inf) != "dual"  # MLE has no Woodbury form
     assert form(2000, 1000) == "free"
+    assert form(200, 2000, n_classes=3) == "free"  # products beat a 400-row dual factor
+    assert form(5000, 200) == "free"
     assert form(2000, 1000, sparse_density=0.002) == "free"
     assert form(2000, 20, sparse_density=0.2) == "dense"
     monkeypatch.setattr(forms, "DENSE_HESSIAN_MAX_BYTES", 1000)
@@ -308,3 +312,102 @@ def test_student_t_proposal_of_the_woodbury_posterior():
     offset = draws - posterior.mean
     quadratic = np.einsum("sp,pq,sq->s", offset, hessian, offset)
     assert_allclose(log_q, -0.5 * (7.0 + posterior.dim) * np.log1p(quadratic / 7.0), rtol=1e-8)
+
+
+# -- Newton-CG in single precision, the curvature root, the separation shortcut -----------
+@pytest.mark.parametrize("case", ["binary", "reference", "symmetric"])
+def test_single_precision_products_are_accurate_to_float32(case):
+    """Products that read X in float32 equal the dense Hessian's to ~1e-7 relative: far
+    tighter than the residuals (>= 1e-4) Newton-CG asks of them."""
+    n_classes, reference, intercept_scale = CASES[case]
+    X, y = wide_data(n=200, d=300, n_classes=n_classes)
+    likelihood = SoftmaxLikelihood(X, y, np.ones(len(y)), n_classes, reference=reference)
+    objective = PosteriorObjective(likelihood, ResolvedPrior(np.ones(X.shape[1]), intercept_scale))
+    rng = np.random.default_rng(1)
+    phi = rng.normal(size=objective.n_params) * 0.1
+    vectors = rng.normal(size=(2, objective.n_params))
+    exact = vectors @ objective.hessian(phi)
+    single = objective.hessian_product(phi, vectors, single=True)
+    relative = np.abs(single - exact).max() / np.abs(exact).max()
+    assert 1e-10 < relative < 1e-5  # float32 rounding, not float64's
+
+
+def test_single_precision_copy_refuses_columns_outside_float32s_range():
+    """A column in units that float32 cannot hold keeps Newton-CG in double precision,
+    and the fit is the one the dense Newton solver gives."""
+    X, y = wide_data(n=400, d=40)
+    assert single_precision(X).dtype == np.float32
+    for factor in (1e20, 1e-20):
+        scaled = X.copy()
+        scaled[:, 3] *= factor
+        assert single_precision(scaled) is None
+        assert single_precision(sparse.csr_matrix(scaled)) is None
+    scaled = X.copy()
+    scaled[:, 3] *= 1e20
+    kwargs = {"intercept_prior_scale": None, "tol": 1e-10, "autoscale": False, "prior_scale": 1e25}
+    want = plr.MAPLogisticRegression(solver="newton", **kwargs).fit(scaled, y)
+    free = plr.MAPLogisticRegression(**kwargs)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(forms, "hessian_form", lambda objective: "free")
+        free.fit(scaled, y)
+    assert free.result_.hessian is None and free.converged_
+    assert_allclose(free.predict_proba(scaled), want.predict_proba(scaled), atol=1e-8)
+
+
+@pytest.mark.parametrize("reference", [True, False])
+def test_curvature_root_has_rank_k_minus_one_and_reproduces_the_curvature(reference):
+    """K - 1 factors per sample whose outer products sum to s(diag(p) - pp'), also when
+    probabilities underflow or one class is certain."""
+    n_classes, n = 4, 6
+    X = np.zeros((n, 1))
+    y = np.arange(n) % n_classes
+    likelihood = SoftmaxLikelihood(X, y, np.linspace(0.5, 2.0, n), n_classes, reference)
+    intercepts = np.array(
+        [
+            [0.0, 1.0, -2.0, 0.5],
+            [0, 800, 0, 0],  # class 1 certain
+            [0, 0, -800, 3],  # class 2's probability underflows
+            [5, 5, 5, 5],
+            [0, 1, 2, 3],
+            [0, -1, 0, 1],
+        ]
+    )
+    for row in range(n):
+        logits = intercepts[row] - intercepts[row, 0] if reference else intercepts[row]
+        free = logits[1:] if reference else logits
+        theta = likelihood.pack(free, np.zeros((len(free), 1)))
+        root = likelihood.curvature_root(theta)
+        assert root.shape == (n_classes - 1, len(free), n)
+        p = np.exp(intercepts[row] - intercepts[row].max())
+        p /= p.sum()
+        s = likelihood.sample_weight
+        want = s[:, None, None] * (np.diag(p) - np.outer(p, p))[None]
+        want = want[:, 1:, 1:] if reference else want
+        got = np.einsum("cki,cli->ikl", root, root)
+        assert_allclose(got, want, atol=1e-15)
+
+
+def test_no_separation_lp_when_only_intercepts_are_flat(monkeypatch):
+    """Moving intercepts alone cannot separate classes that all carry weight: the LP is
+    skipped. With flat coefficients it still runs (and finds these wide data separable)."""
+    X, y = wide_data(n=40, d=60)
+    calls = []
+    find = mode_module.find_separation
+    monkeypatch.setattr(
+        mode_module, "find_separation", lambda *args: calls.append(1) or find(*args)
+    )
+    plr.MAPLogisticRegression(intercept_prior_scale=None, prior_scale=100.0).fit(X, y)
+    assert calls == []
+    with pytest.raises(plr.SeparationError):
+        plr.MAPLogisticRegression(prior_scale=None).fit(X[:, :30], y)
+    assert calls
+
+
+def test_evidence_polish_lands_on_a_quadratic_maximum():
+    """One Newton step from central differences finds a parabola's vertex exactly, from
+    anywhere a search might have stopped."""
+    vertex = 0.3
+    for start in (0.25, 0.3001, 0.35):
+        polished = polish_maximum(lambda x: 2.0 * (x - vertex) ** 2 - 5.0, start, 1e-3)
+        assert polished == pytest.approx(vertex, abs=1e-9)
+    assert polish_maximum(lambda x: -(x**2), 0.1, 1e-3) == 0.1  # not a minimum: unchanged

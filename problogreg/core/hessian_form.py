@@ -52,7 +52,7 @@ def exact_form_costs(objective, per_step: bool = True) -> dict[str, float]:
     costs = {}
     if dense_hessian_fits(objective.n_params):
         costs["dense"] = m * (m + 1) / 2 * nnz**2 / n + (m * d) ** 3 / 3
-    r = 1 if likelihood.n_classes == 2 else likelihood.n_classes
+    r = likelihood.n_classes - 1
     if dual_form_applies(objective) and dense_hessian_fits(r * n):
         kernel = nnz**2 / d / (ASSUMED_NEWTON_STEPS if per_step else 1)
         passes = DUAL_PASSES_PER_STEP * MEMORY_BOUND_PENALTY * m * nnz if per_step else 0.0
@@ -79,7 +79,7 @@ def hessian_form(objective) -> str:
 
     The rule compares operations per Newton step (m rows of parameters, d
     features, n samples, z stored entries of X -- nd if dense --, r = 1 for two
-    classes and K otherwise; a pass over X, memory-bound, counts
+    classes and K - 1 otherwise; a pass over X, memory-bound, counts
     :data:`MEMORY_BOUND_PENALTY` times its 2z operations):
 
     * **dense** -- form the m(d+1) Hessian, about :math:`\tfrac{m(m+1)}2 z^2/n`

@@ -317,22 +317,34 @@ class SoftmaxLikelihood(ParameterShape):
 
         The Hessian is :math:`\sum_i a_i a_i^\top \otimes C_i` with
         :math:`C_i = s_i(\operatorname{diag}(p_i) - p_i p_i^\top)` over the free
-        classes; :math:`C_i = \sum_c g_{ci} g_{ci}^\top`. Two classes: r = 1,
-        :math:`g = \sqrt{s p_0 p_1}`. Otherwise r = K and
-        :math:`g_{ck} = \sqrt{s\,p_c}\,(\delta_{kc} - p_k)`, the free rows of
-        :math:`(I - p 1^\top)\operatorname{diag}(\sqrt p)` (which needs no
-        factorisation and stays exact when some :math:`p_k` underflow).
+        classes; :math:`C_i = \sum_c g_{ci} g_{ci}^\top` with r = K - 1 factors, the
+        rank of the curvature over all K classes. Two classes: :math:`g = \sqrt{s p_0 p_1}`.
+        Otherwise, with :math:`u = \sqrt{p}` (a unit vector),
+        :math:`\operatorname{diag}(p) - pp^\top = D^{1/2}(I - uu^\top)D^{1/2}`, and
+        :math:`I - uu^\top = \sum_{c \ne j} h_c h_c^\top` over the columns of the
+        Householder reflection :math:`I - vv^\top/(1 + u_j)`, :math:`v = u + e_j`, which
+        maps u to :math:`-e_j`; j is the sample's most probable class, so
+        :math:`1 + u_j \ge 1 + K^{-1/2}` and nothing cancels, even when some
+        :math:`p_k` underflow. :math:`g_{ck} = \sqrt{s p_k}\,(\delta_{kc} - v_c v_k / (1 + u_j))`
+        on the free rows k.
         """
         proba = self._evaluate(theta).proba
         s = self.sample_weight
         if self.n_classes == 2:
             return np.sqrt(s * proba[0] * proba[1])[None, None, :]
-        free = proba[1:] if self.reference else proba
-        first = 1 if self.reference else 0
-        root = -np.sqrt(s * proba)[:, None, :] * free[None, :, :]
-        for k in range(self.n_rows):
-            root[k + first, k] += np.sqrt(s * proba[k + first])
-        return root
+        K, n = proba.shape
+        u = np.sqrt(proba)
+        top = np.argmax(proba, axis=0)
+        v = u.copy()
+        v[top, np.arange(n)] += 1.0
+        beta = 1.0 / (1.0 + u[top, np.arange(n)])
+        # full[c, k, i] = sqrt(s p_k) (delta_kc - beta v_c v_k), then column c = top dropped.
+        full = -(beta * v)[:, None, :] * v[None, :, :]
+        full[np.arange(K), np.arange(K)] += 1.0
+        full *= np.sqrt(s * proba)[None, :, :]
+        kept = np.arange(K - 1)[:, None] + (np.arange(K - 1)[:, None] >= top[None, :])
+        root = np.take_along_axis(full, kept[:, None, :], axis=0)
+        return root[:, 1:, :] if self.reference else root
 
     def hessian(self, theta: np.ndarray, rows: RowSubsample | None = None) -> np.ndarray:
         r"""Dense Hessian (n_params, n_params); block (k, l) is the Gram of [1, X] under c_kl.

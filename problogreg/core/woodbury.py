@@ -13,7 +13,7 @@ with :math:`\Lambda` the diagonal prior precision of the coefficients,
 :math:`J = I_m \otimes X` the map from coefficients to the linear predictors
 :math:`\eta_{ki} = x_i^\top w_k`, and :math:`G G^\top = C` the per-sample
 curvature of the likelihood (:meth:`SoftmaxLikelihood.curvature_root`, r
-columns per sample: 1 for two classes, K otherwise). By Woodbury's identity
+columns per sample: K - 1, the curvature's rank). By Woodbury's identity
 
 .. math::
 

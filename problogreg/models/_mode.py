@@ -386,10 +386,8 @@ class ModeFinder:
 
 
 def intercepts_cannot_separate(likelihood, flat: np.ndarray) -> bool:
-    r"""Whether the flat parameters are intercepts only and every class carries weight:
-    then no direction of them separates the data (moving intercepts alone lowers some
-    class's probability on all its rows), and the LP is not needed."""
-    if np.any(flat >= likelihood.n_rows):
-        return False
-    class_weight = np.bincount(likelihood.y, likelihood.sample_weight, likelihood.n_classes)
-    return bool(np.all(class_weight > 0))
+    r"""Whether the flat parameters are intercepts only: then no direction of them
+    separates the data, since moving intercepts alone lowers some class's probability on
+    all its rows, and every class carries weight (validation refuses one that does not);
+    the LP is not needed."""
+    return bool(np.all(flat < likelihood.n_rows))

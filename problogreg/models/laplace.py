@@ -215,8 +215,8 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
     def _check_problem_size(objective) -> None:
         """Refuse a posterior whose matrices would not fit, naming the memory needed.
 
-        The dual (Woodbury) form needs one rn x rn matrix (r = 1 for two classes,
-        K otherwise) and is used when d > n; the dense form
+        The dual (Woodbury) form needs one rn x rn matrix (r = K - 1) and is
+        used when d > n; the dense form
         :data:`LAPLACE_DENSE_MATRICES` p x p matrices. No approximate posterior is
         substituted."""
         if exact_hessian_form(objective) == "dual":
@@ -226,7 +226,7 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         if needed <= DENSE_HESSIAN_MAX_BYTES:
             return
         likelihood = objective.likelihood
-        r = 1 if likelihood.n_classes == 2 else likelihood.n_classes
+        r = likelihood.n_classes - 1
         n_dual = r * likelihood.n_samples
         dual = (
             f"; its dual (Woodbury) form, which needs a proper prior on every coefficient, "

@@ -13,7 +13,9 @@ from sklearn.linear_model import LogisticRegression
 
 import problogreg as plr
 from problogreg.core import hessian_form as forms
+from problogreg.core.kernel_newton import KernelNewtonSolver, kernel_newton_applies
 from problogreg.core.likelihood import SoftmaxLikelihood
+from problogreg.core.newton import DualNewtonSolver
 from problogreg.core.numerics import single_precision, weighted_mean_variance
 from problogreg.core.objective import PosteriorObjective
 from problogreg.core.priors import ResolvedPrior
@@ -350,8 +352,13 @@ def test_single_precision_copy_refuses_columns_outside_float32s_range():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(forms, "hessian_form", lambda objective: "free")
         free.fit(scaled, y)
-    assert free.result_.hessian is None and free.converged_
+    assert free.converged_
     assert_allclose(free.predict_proba(scaled), want.predict_proba(scaled), atol=1e-8)
+    # The Hessian Newton-CG did not keep is formed at the mode on first access.
+    unit = 1 / np.sqrt(np.diag(want.hessian_))  # compare in units free of the 1e20
+    assert_allclose(
+        unit * free.hessian_ * unit[:, None], unit * want.hessian_ * unit[:, None], atol=1e-8
+    )
 
 
 @pytest.mark.parametrize("reference", [True, False])
@@ -411,3 +418,26 @@ def test_evidence_polish_lands_on_a_quadratic_maximum():
         polished = polish_maximum(lambda x: 2.0 * (x - vertex) ** 2 - 5.0, start, 1e-3)
         assert polished == pytest.approx(vertex, abs=1e-9)
     assert polish_maximum(lambda x: -(x**2), 0.1, 1e-3) == 0.1  # not a minimum: unchanged
+
+
+@pytest.mark.parametrize("intercept_scale", [None, 3.0])
+def test_kernel_newton_takes_the_dual_newton_steps(intercept_scale):
+    """Binary Newton in the span of the data (b, a) reaches the dual-form solver's optimum
+    with weighted samples and either intercept prior, in the same number of steps (the
+    steps are the same Newton steps); a warm start keeps the dual-form solver."""
+    X, y = wide_data(n=40, d=300, seed=5)
+    weights = np.random.default_rng(2).uniform(0.2, 3.0, size=len(y))
+    likelihood = SoftmaxLikelihood(X, y, weights, 2, reference=True)
+    scales = np.random.default_rng(3).uniform(0.3, 2.0, size=X.shape[1])
+    intercept = np.inf if intercept_scale is None else intercept_scale
+    objective = PosteriorObjective(likelihood, ResolvedPrior(scales, intercept))
+    start = np.zeros(objective.n_params)
+    assert kernel_newton_applies(objective, start)
+    assert not kernel_newton_applies(objective, start + 0.1)
+    kernel = KernelNewtonSolver(objective, tol=1e-12, max_iter=100).solve()
+    dual = DualNewtonSolver(objective, tol=1e-12, max_iter=100).solve(start)
+    assert kernel.converged and dual.converged
+    assert kernel.n_iter == dual.n_iter
+    assert_allclose(kernel.params, dual.params, rtol=1e-9, atol=1e-12)
+    _, gradient = objective.value_gradient(kernel.params)
+    assert np.max(np.abs(gradient)) < 1e-9 * np.sum(weights)

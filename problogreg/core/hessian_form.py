@@ -55,7 +55,9 @@ def exact_form_costs(objective, per_step: bool = True) -> dict[str, float]:
     r = likelihood.n_classes - 1
     if dual_form_applies(objective) and dense_hessian_fits(r * n):
         kernel = nnz**2 / d / (ASSUMED_NEWTON_STEPS if per_step else 1)
-        passes = DUAL_PASSES_PER_STEP * MEMORY_BOUND_PENALTY * m * nnz if per_step else 0.0
+        # Binary steps run in the span of the data (kernel_newton): no pass over X.
+        multiclass_step = per_step and likelihood.n_classes > 2
+        passes = DUAL_PASSES_PER_STEP * MEMORY_BOUND_PENALTY * m * nnz if multiclass_step else 0.0
         costs["dual"] = r**2 * m * n**2 + (r * n) ** 3 / 3 + kernel + passes
     return costs
 

@@ -67,8 +67,8 @@ Two more solvers share the result type:
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import linalg, optimize
@@ -77,7 +77,9 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import ThreadpoolController
 
 from . import hessian_form as forms
-from .woodbury import DualSpace, WoodburyHessian
+from .kernel_newton import KernelNewtonSolver, kernel_newton_applies
+from .solver_result import ARMIJO_SLOPE, MAX_BACKTRACKS, STEP_TOLERANCE_FACTOR, SolverResult
+from .woodbury import DualSpace
 
 #: BLAS threads while solving. Measured on the 2-core development machine (OpenBLAS):
 #: a second thread made the weighted Gram (dsyrk) no faster at n=1e6, d=100 and the
@@ -94,11 +96,6 @@ CG_TEST_MARGIN = 0.1
 CG_MAX_ITER = 500
 SINGLE_PRECISION_MIN_RESIDUAL = 1e-4
 
-#: The step test is max_j |delta_j| sqrt(H_jj / S) <= this times tol (module docstring).
-STEP_TOLERANCE_FACTOR = 2.0
-
-ARMIJO_SLOPE = 1e-4
-MAX_BACKTRACKS = 40
 #: A Cholesky pivot this small relative to its diagonal entry marks a flat direction.
 SINGULAR_PIVOT_RATIO = 1e-12
 #: L-BFGS warm start stops at this multiple of the final gradient tolerance.
@@ -122,39 +119,6 @@ class SingularHessianError(np.linalg.LinAlgError):
         self.involved = involved
         self.direction = direction
         super().__init__(f"Hessian is singular along parameters {list(involved)}.")
-
-
-@dataclass
-class SolverResult:
-    """Outcome of a minimisation.
-
-    Attributes
-    ----------
-    params : ndarray
-        The minimiser :math:`\\hat\\phi`.
-    hessian : ndarray or None
-        Dense Hessian at :math:`\\hat\\phi` (None on the Hessian-free path).
-    cholesky : ndarray or None
-        Lower Cholesky factor of ``hessian``.
-    woodbury : WoodburyHessian or None
-        The Hessian at :math:`\\hat\\phi` in dual form, from :class:`DualNewtonSolver`
-        (``hessian`` and ``cholesky`` are then None).
-    n_iter : int
-        Newton iterations (plus L-BFGS iterations when it ran).
-    converged : bool
-    stop_reason : {"converged", "max_iter", "line_search"}
-        Why the solver stopped: the tolerance was met, ``max_iter`` ran out,
-        or no step along the Newton direction decreased the objective, even
-        after the L-BFGS fallback.
-    """
-
-    params: np.ndarray
-    hessian: np.ndarray | None
-    cholesky: np.ndarray | None
-    n_iter: int
-    converged: bool
-    stop_reason: str
-    woodbury: WoodburyHessian | None = None
 
 
 def cholesky_or_explain(hessian: np.ndarray) -> np.ndarray:
@@ -353,7 +317,7 @@ class DualNewtonSolver(NewtonSolver):
 
     def __init__(self, objective, tol: float, max_iter: int, subsample=None):
         super().__init__(objective, tol, max_iter, subsample=None)
-        self.space = DualSpace(objective)
+        self.space = DualSpace.of(objective)
 
     def update_hessian(self) -> None:
         self.rows = None
@@ -420,6 +384,9 @@ class HessianFreeNewtonSolver(NewtonSolver):
             M=sparse_linalg.LinearOperator((n, n), matvec=lambda v: v / self.diagonal),
         )
         return solution
+
+    def result(self, stop_reason: str) -> SolverResult:
+        return dataclasses.replace(super().result(stop_reason), deferred_hessian=True)
 
     def forcing_term(self) -> float:
         r"""Relative residual for the conjugate gradients,
@@ -521,7 +488,10 @@ def _minimize(objective, start, solver, tol, max_iter) -> SolverResult:
         start, n_iter = warm.x, int(warm.nit)
     elif solver == "auto" and form == "dense":
         subsample = hessian_subsample(objective.likelihood, n_params)
-    result = newton(objective, tol, max_iter, subsample).solve(start)
+    if form == "dual" and kernel_newton_applies(objective, start):
+        result = KernelNewtonSolver(objective, tol, max_iter).solve()
+    else:
+        result = newton(objective, tol, max_iter, subsample).solve(start)
     result.n_iter += n_iter
     if result.stop_reason != "line_search":
         return result

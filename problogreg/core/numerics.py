@@ -34,6 +34,7 @@ def _gram_scratch(rows: int, d: int) -> np.ndarray:
         buffer = _SCRATCH.buffer = np.empty(GRAM_BLOCK_BYTES // 8)
     return buffer[: rows * d].reshape(rows, d)
 
+
 #: The largest |x| of every column must lie in this range for :func:`single_precision`.
 FLOAT32_COLUMN_RANGE = (1e-15, 1e15)
 

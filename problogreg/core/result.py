@@ -44,6 +44,9 @@ class MAPResult:
         The Hessian in dual (Woodbury) form when the solver took that path (d > n;
         ``hessian`` and ``cholesky`` are then None). It refers to the training X
         (the low-rank form is a function of it).
+    deferred_hessian : bool
+        The solver kept no Hessian (Newton-CG steps, or binary steps in the span of the
+        data); the estimator forms it at the mode when first needed (:attr:`needs_hessian`).
     log_prior_at_mode : float
         The log prior density at the mode: the normalised Gaussian density over the
         parameters with a proper prior, or :math:`\tfrac12\log\lvert I(\hat\theta)
@@ -60,6 +63,12 @@ class MAPResult:
     log_likelihood: float
     log_prior_at_mode: float
     woodbury: WoodburyHessian | None = None
+    deferred_hessian: bool = False
+
+    @property
+    def needs_hessian(self) -> bool:
+        """Whether an exact Hessian is still to be formed (see ``deferred_hessian``)."""
+        return self.deferred_hessian and self.hessian is None and self.woodbury is None
 
     @property
     def prior_scale(self) -> np.ndarray:

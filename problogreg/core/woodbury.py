@@ -66,7 +66,21 @@ class DualSpace:
         contrasts = layout.contrasts
         self.intercept_map = np.eye(self.n_rows) if contrasts is None else contrasts
         self.kernel = self._kernel()
-        self.X_squared = objective.likelihood.X_squared
+        self.likelihood = likelihood
+
+    @property
+    def X_squared(self):
+        """X with every entry squared (the likelihood's, formed on first use)."""
+        return self.likelihood.X_squared
+
+    @classmethod
+    def of(cls, objective) -> DualSpace:
+        """The objective's dual space, formed once and kept on it: the solver and the
+        Laplace posterior of one fit share the kernel."""
+        space = objective.__dict__.get("_dual_space")
+        if space is None:
+            space = objective.__dict__["_dual_space"] = cls(objective)
+        return space
 
     def _kernel(self) -> np.ndarray:
         X, inverse = self.X, 1.0 / self.coef_precision

@@ -227,6 +227,7 @@ class ModeFinder:
             log_likelihood=objective.log_likelihood(result.params),
             log_prior_at_mode=self.log_prior_at(result.params),
             woodbury=result.woodbury,
+            deferred_hessian=result.deferred_hessian,
         )
 
     def sample_mode(self) -> np.ndarray | None:
@@ -252,6 +253,12 @@ class ModeFinder:
             return -objective.jeffreys.value(self.layout.to_likelihood(phi))
         return float(log_normal_density(phi, objective.scale))
 
+    def complete_hessian(self, result: MAPResult) -> MAPResult:
+        """``result`` with the Hessian its solver deferred, when an exact form fits in
+        memory (else unchanged: its standard errors then say why they are missing)."""
+        result = dataclasses.replace(result, deferred_hessian=False)
+        return result if exact_hessian_form(self.objective) is None else self.with_hessian(result)
+
     def with_hessian(self, result: MAPResult) -> MAPResult:
         """``result`` with the exact Hessian in the form :func:`exact_hessian_form` picks for
         the data's shape, dense (with its factor) or dual, formed when the solver did not
@@ -259,7 +266,7 @@ class ModeFinder:
         if exact_hessian_form(self.objective) == "dual":
             if result.woodbury is not None:
                 return result
-            woodbury = DualSpace(self.objective).curvature(result.mode)
+            woodbury = DualSpace.of(self.objective).curvature(result.mode)
             return dataclasses.replace(result, woodbury=woodbury, hessian=None, cholesky=None)
         if result.cholesky is not None:
             return result

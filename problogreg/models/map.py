@@ -89,8 +89,8 @@ class MAPLogisticRegression(
         "auto" alike; when both forms of the Hessian are costly (many samples
         and features, or sparse X) "auto" takes Newton-CG steps (conjugate
         gradients on Hessian-vector products) with the same convergence test.
-        :func:`problogreg.core.hessian_form.hessian_form` states the rule; ``hessian_``
-        is None on these paths.
+        :func:`problogreg.core.hessian_form.hessian_form` states the rule; after
+        Newton-CG steps the exact Hessian is formed when first needed.
     tol : float, default=1e-8
         Convergence tolerance on the gradient and the Newton decrement,
         relative to the total sample weight.
@@ -106,7 +106,9 @@ class MAPLogisticRegression(
     coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
     intercept_ : ndarray of shape (1,) or (n_classes,)
     hessian_ : ndarray of shape (n_params, n_params) or None
-        (None on the L-BFGS path and in dual form, where ``result_.woodbury`` holds it.)
+        (None on the L-BFGS path, in dual form, where ``result_.woodbury`` holds it, and
+        when no exact form fits in memory. After Newton-CG steps it is formed on first
+        access of ``hessian_``, ``result_`` or ``summary()``.)
         Hessian of the penalised negative log-posterior at the optimum, over the
         free parameters, intercepts first (for the symmetric model with a flat
         intercept prior the free intercepts are K-1 orthonormal contrasts).
@@ -214,7 +216,29 @@ class MAPLogisticRegression(
         X, y, sample_weight, groups = binomial_rows(X, y, sample_weight, trials)
         finder = self._mode_finder(X, y, sample_weight)
         self._store_result(finder.solve(), groups)
+        # Newton-CG keeps no Hessian: it is formed at the mode on first use (standard errors,
+        # hessian_), not as part of every fit.
+        self._hessian_finder = finder if self._result.needs_hessian else None
         return self
+
+    @property
+    def result_(self) -> MAPResult:
+        """The fit (see the class docstring), its exact Hessian formed on first access when
+        the solver took Newton-CG steps."""
+        finder = getattr(self, "_hessian_finder", None)
+        if finder is not None:
+            self._result = finder.complete_hessian(self._result)
+            self._hessian_finder = None
+        return self._result
+
+    @property
+    def hessian_(self):
+        return self.result_.hessian
+
+    def __getstate__(self):
+        # A pickled fit carries its Hessian, not the training data needed to form it.
+        self.result_  # noqa: B018 (forms the Hessian)
+        return super().__getstate__()
 
     def _mode_finder(self, X, y, sample_weight):
         return mode_finder(
@@ -236,10 +260,10 @@ class MAPLogisticRegression(
             result = dataclasses.replace(
                 result, log_likelihood=result.log_likelihood + groups.log_likelihood_constant
             )
-        self.result_ = result
+        self._result = result
+        self._hessian_finder = None
         intercept, coef = result.layout.estimator_rows(result.theta)
         self.intercept_, self.coef_ = intercept.copy(), coef.copy()
-        self.hessian_ = result.hessian
         self.n_iter_ = result.n_iter
         self.converged_ = result.converged
         self.prior_scale_ = result.prior.coef_scale

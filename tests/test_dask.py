@@ -215,6 +215,22 @@ def test_dataframe_with_string_labels_and_lazy_predictions(client):
     assert (labels_out.compute() == memory.predict(frame)).all()
 
 
+def test_empty_partitions(client):
+    """A filtered DataFrame whose first partition is empty: fit, and lazy predictions."""
+    X, y = binary_data(n=4000)
+    frame = pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])]).assign(label=y)
+    kept = dd.from_pandas(frame, npartitions=4).map_partitions(lambda p: p[p.index >= 1000])
+    features = kept.drop(columns="label")
+    fitted = LaplaceLogisticRegression().fit(features, kept["label"])
+    memory = LaplaceLogisticRegression().fit(frame.iloc[1000:, :-1], y[1000:])
+    assert_same_fit(fitted, memory)
+    np.testing.assert_allclose(
+        fitted.predict_proba(features).compute(), memory.predict_proba(frame.iloc[1000:, :-1])
+    )
+    lower, _ = fitted.predict_interval(features)
+    assert lower.compute().shape == (3000, 2)
+
+
 def test_laplace_posterior_evidence_and_predictions(client):
     X, y = binary_data()
     memory = LaplaceLogisticRegression().fit(X, y)

@@ -48,6 +48,11 @@ def lazy_on_dask(method):
 
 
 def _on_block(method, estimator, args, kwargs, block):
+    if block.shape[0] == 0:
+        # scikit-learn refuses empty input (a filtered Dask DataFrame can have empty
+        # partitions): the output for one row of zeros, without its row.
+        one_row = _on_block(method, estimator, args, kwargs, np.zeros((1, block.shape[1])))
+        return tuple(part[:0] for part in one_row) if isinstance(one_row, tuple) else one_row[:0]
     names = getattr(estimator, "feature_names_in_", None)
     if names is not None:
         # The fitted column names, so that scikit-learn's name check passes.

@@ -19,7 +19,7 @@ per pass over the data (one per Newton iteration, and the validation pass), the
 workers' peak resident memory (sampled every 0.2 s), and the rows per second of a
 pass against the machine's BLAS throughput for the weighted Gram matrix of
 in-memory float64 rows (measured in the same run), and the load average. The
-Zarr store is deleted afterwards.
+store is synced to disk before the fit; it is deleted afterwards.
 
 Run from the repository root:
     python benchmarks/bench_dask.py compare
@@ -295,6 +295,9 @@ def run_scale(sizes: list[int], d: int, chunk_rows: int, memory_limit: str, dire
         try:
             start = time.perf_counter()
             write_zarr(store, n, d, chunk_rows)
+            # Written back to disk before the fit, so that the fit does not compete with
+            # the flushing of dirty pages (the store may still be read from the page cache).
+            os.sync()
             size = sum(f.stat().st_size for f in store.rglob("*") if f.is_file())
             print(
                 f"  n={n}: wrote {size / 1e9:.1f} GB in {time.perf_counter() - start:.0f} s; "

@@ -16,12 +16,11 @@ DENSE_HESSIAN_MAX_BYTES = 2 * 1024**3
 #: The solver-choice rule (:func:`hessian_form`), calibrated on one core (OpenBLAS, AVX2) by
 #: timing whole fits in each form over n = 100-5000, d = 500-20000, K = 2-5: Newton steps a
 #: fit is assumed to take (to share the dual form's one-off kernel), conjugate-gradient
-#: products per Newton-CG step, the passes over X of a dual step, how much slower a pass
-#: over X (memory-bound) runs per operation than a matrix product (compute-bound), and the
-#: fixed cost of one Hessian-vector product (Python and call overhead) in operations.
+#: products per Newton-CG step, how much slower a pass over X (memory-bound) runs per
+#: operation than a matrix product (compute-bound), and the fixed cost of one
+#: Hessian-vector product (Python and call overhead) in operations.
 ASSUMED_NEWTON_STEPS = 10
 ASSUMED_CG_PRODUCTS = 10
-DUAL_PASSES_PER_STEP = 24
 MEMORY_BOUND_PENALTY = 4.0
 PRODUCT_OVERHEAD = 2e6
 
@@ -54,11 +53,9 @@ def exact_form_costs(objective, per_step: bool = True) -> dict[str, float]:
         costs["dense"] = m * (m + 1) / 2 * nnz**2 / n + (m * d) ** 3 / 3
     r = likelihood.n_classes - 1
     if dual_form_applies(objective) and dense_hessian_fits(r * n):
+        # Steps run in the span of the data (kernel_newton): no pass over X.
         kernel = nnz**2 / d / (ASSUMED_NEWTON_STEPS if per_step else 1)
-        # Binary steps run in the span of the data (kernel_newton): no pass over X.
-        multiclass_step = per_step and likelihood.n_classes > 2
-        passes = DUAL_PASSES_PER_STEP * MEMORY_BOUND_PENALTY * m * nnz if multiclass_step else 0.0
-        costs["dual"] = r**2 * m * n**2 + (r * n) ** 3 / 3 + kernel + passes
+        costs["dual"] = (r**2 + r + 1) * m * n**2 + (r * n) ** 3 / 3 + kernel
     return costs
 
 
@@ -80,31 +77,32 @@ def hessian_form(objective) -> str:
     r"""How Newton's method should hold the Hessian: "dense", "dual", "free" or "none".
 
     The rule compares operations per Newton step (m rows of parameters, d
-    features, n samples, z stored entries of X -- nd if dense --, r = 1 for two
-    classes and K - 1 otherwise; a pass over X, memory-bound, counts
-    :data:`MEMORY_BOUND_PENALTY` times its 2z operations):
+    features, n samples, z stored entries of X -- nd if dense --, r = K - 1; a
+    pass over X, memory-bound, counts :data:`MEMORY_BOUND_PENALTY` times its 2z
+    operations):
 
     * **dense** -- form the m(d+1) Hessian, about :math:`\tfrac{m(m+1)}2 z^2/n`
       for the weighted Gram matrices (:math:`nd^2` for dense X) plus
       :math:`(md)^3/3` for its Cholesky factor;
-    * **dual** -- Woodbury form (:mod:`problogreg.core.woodbury`), about
-      :math:`r^2 m n^2 + (rn)^3/3` per step, :data:`DUAL_PASSES_PER_STEP` passes
-      over X, plus the kernel :math:`X\Lambda^{-1}X^\top` (:math:`z^2/d`) once per
-      fit. Possible only when every coefficient has a proper Gaussian prior (not
-      the Jeffreys prior, not maximum likelihood);
+    * **dual** -- Woodbury form (:mod:`problogreg.core.woodbury`), steps in the
+      span of the data (:mod:`problogreg.core.kernel_newton`), about
+      :math:`(r^2 + r + 1) m n^2 + (rn)^3/3` per step and no pass over X, plus
+      the kernel :math:`X\Lambda^{-1}X^\top` (:math:`z^2/d`) once per fit.
+      Possible only when every coefficient has a proper Gaussian prior (not the
+      Jeffreys prior, not maximum likelihood);
     * **free** -- Newton-CG: the step :math:`H^{-1}g` by conjugate gradients with
       Hessian-vector products (two passes over X each, read in single precision,
-      plus :data:`PRODUCT_OVERHEAD`), assumed to
-      take :data:`ASSUMED_CG_PRODUCTS` products. Chosen when that is cheaper than
-      the cheaper exact form whose matrices fit in :data:`DENSE_HESSIAN_MAX_BYTES`,
-      or when neither fits. ``hessian`` is then None (Laplace forms an exact form
-      once, at the optimum, if one fits);
+      plus :data:`PRODUCT_OVERHEAD`), assumed to take :data:`ASSUMED_CG_PRODUCTS`
+      products. Chosen when that is cheaper than the cheaper exact form whose
+      matrices fit in :data:`DENSE_HESSIAN_MAX_BYTES`, or when neither fits.
+      ``hessian`` is then None (an exact form is formed once, at the optimum, when
+      needed and one fits);
     * **none** -- L-BFGS alone, for likelihoods without Hessian-vector products
       (data in blocks) whose dense Hessian does not fit.
 
     In practice: dense when d is small against n (up to n/d ~ 50-100 at d = 200);
-    Newton-CG when d approaches or exceeds n, or X is sparse; dual only when n is
-    a few hundred or less and a product is cheap.
+    dual when d exceeds n and n(K-1) is up to several hundred; Newton-CG when d
+    approaches or exceeds a larger n, or X is sparse.
     """
     costs = exact_form_costs(objective)
     exact = min(costs, key=costs.get) if costs else None

@@ -1,36 +1,42 @@
-r"""Newton's method in the span of the data: binary MAP at d > n with steps in :math:`R^n`.
+r"""Newton's method in the span of the data: MAP at d > n with every step in :math:`R^{mn}`.
 
-With a proper Gaussian prior (diagonal precision :math:`\Lambda`) on every coefficient,
-the optimum satisfies :math:`\Lambda w = -X^\top q`, so :math:`w = \Lambda^{-1}X^\top a`
-for some :math:`a \in R^n`; from :math:`w = 0` every Newton step stays in that span,
-because the gradient at such a point is :math:`g_w = X^\top u`, :math:`u = q + a`.
-The solver therefore carries the intercept b and :math:`a`, with the kernel
+With a proper Gaussian prior (diagonal precision :math:`\Lambda`, the same for every row)
+on every coefficient, the optimum satisfies :math:`\Lambda w_k = -X^\top q_k`, so each
+coefficient row is :math:`w_k = \Lambda^{-1}X^\top a_k` for some :math:`a_k \in R^n`;
+from :math:`w = 0` every Newton step stays in that span, because the gradient at such a
+point is :math:`g_{w_k} = X^\top u_k`, :math:`u_k = q_k + a_k`. The solver therefore
+carries the free intercepts :math:`b_F` and :math:`a` (m x n), with the kernel
 :math:`\mathcal K = X\Lambda^{-1}X^\top` formed once
-(:class:`~problogreg.core.woodbury.DualSpace`):
+(:class:`~problogreg.core.woodbury.DualSpace`); the linear predictors and the penalty are
 
 .. math::
 
-    \eta = b + \mathcal K a, \qquad w^\top \Lambda w = a^\top \mathcal K a, \qquad
-    f = \sum_i s_i \ell(y_i, \eta_i) + \tfrac12 \lambda_b b^2 + \tfrac12 a^\top \mathcal K a,
+    \eta_k = (T_F b_F)_k + \mathcal K a_k, \qquad
+    \tfrac12\sum_k w_k^\top \Lambda w_k = \tfrac12\sum_k a_k^\top \mathcal K a_k,
 
-with :math:`q_i = s_i(p_i - y_i)`, :math:`c_i = s_i p_i (1 - p_i)` and
-:math:`g_b = \sum_i q_i + \lambda_b b`. The exact Newton step of the full Hessian,
-:math:`(\delta b, \delta w = \Lambda^{-1}X^\top \delta a)`, solves
+with :math:`T_F` the intercepts' map (the identity, or Helmert contrasts),
+:math:`q_{ki} = s_i(p_{ki} - [y_i = k])` over the free classes, and the per-sample
+curvature :math:`C_i = \sum_c g_{ci} g_{ci}^\top` (r = K - 1 factors,
+:func:`~problogreg.core.likelihood.curvature_factors`). The exact Newton step of the
+full Hessian, :math:`(\delta b_F, \delta w_k = \Lambda^{-1}X^\top \delta a_k)`, solves
 
 .. math::
 
-    (\textstyle\sum_i c_i + \lambda_b)\,\delta b + c^\top \mathcal K \delta a = -g_b,
-    \qquad (I + C\mathcal K)\,\delta a + c\,\delta b = -u,
+    A\,\delta b_F + T_F^\top \textstyle\sum_i C_i (\mathcal K \delta a)_{\cdot i} = -g_F,
+    \qquad \delta a + C\circ(\mathcal K \delta a + T_F \delta b_F) = -u,
 
-and :math:`(I + C\mathcal K)^{-1} r = r - C^{1/2} M^{-1} C^{1/2} \mathcal K r` with
-:math:`M = I + C^{1/2}\mathcal K C^{1/2} = LL^\top`, leaving a scalar Schur complement
-for :math:`\delta b`. The steps are those of
-:class:`~problogreg.core.newton.NewtonSolver` -- gradient and Hessian, convergence
-check, inner solve, line search -- each :math:`O(n^2)` plus one :math:`O(n^3/3)`
-factorisation, with no pass over X: the Newton decrement
-:math:`\tfrac12 g^\top H^{-1} g = -\tfrac12(g_b\,\delta b + u^\top \mathcal K \delta a)` is
-computed every step, and the per-parameter step test of the convergence check (which
-needs :math:`\delta w` and :math:`H_{jj}`, two passes) only once the decrement has passed.
+:math:`A = T_F^\top(\sum_i C_i)T_F + \Lambda_F`, :math:`(C\circ v)_{\cdot i} = C_i v_{\cdot i}`.
+By Woodbury's identity :math:`(I + C\circ\mathcal K)^{-1} r = r - G M^{-1} G^\top
+\mathcal K r` with the rn x rn matrix :math:`M = I + G^\top \mathcal K G = LL^\top` (that
+of :class:`~problogreg.core.woodbury.WoodburyHessian`), so :math:`\delta a` is affine in
+:math:`\delta b_F`, which an :math:`m_F \times m_F` Schur system fixes. The steps are
+those of :class:`~problogreg.core.newton.NewtonSolver` -- gradient and Hessian,
+convergence check, inner solve, line search -- each :math:`O(m r n^2)` plus one
+:math:`O((rn)^3/3)` factorisation, with no pass over X: the Newton decrement
+:math:`\tfrac12 g^\top H^{-1} g = -\tfrac12(g_F^\top \delta b_F + \sum_k u_k^\top
+\mathcal K \delta a_k)` is computed every step, and the per-parameter step test of the
+convergence check (which needs :math:`\delta w` and :math:`H_{jj}`, two passes) only once
+the decrement has passed.
 """
 
 from __future__ import annotations
@@ -38,24 +44,25 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
-from .numerics import log_sigmoid, rows_times
+from .likelihood import curvature_factors
+from .numerics import log_softmax, rows_times
 from .solver_result import ARMIJO_SLOPE, MAX_BACKTRACKS, STEP_TOLERANCE_FACTOR, SolverResult
 from .woodbury import DualSpace
 
 
-def kernel_newton_applies(objective, start: np.ndarray) -> bool:
-    """Binary, every coefficient with a proper prior (the dual form applies), starting from
-    zero (a warm start need not lie in the span of the data)."""
-    return objective.likelihood.n_classes == 2 and not np.any(start)
+def kernel_newton_applies(start: np.ndarray) -> bool:
+    """From zero (a warm start need not lie in the span of the data); the caller has
+    checked that the dual form applies (a proper prior on every coefficient)."""
+    return not np.any(start)
 
 
 class KernelNewtonSolver:
-    """Newton's method on (b, a) (see the module docstring).
+    """Newton's method on :math:`(b_F, a)` (see the module docstring).
 
     Parameters
     ----------
     objective : PosteriorObjective
-        Binary, with a proper prior on every coefficient.
+        With a proper prior on every coefficient, data in memory.
     tol, max_iter : as for :class:`~problogreg.core.newton.NewtonSolver`.
     """
 
@@ -67,74 +74,109 @@ class KernelNewtonSolver:
         self.space = DualSpace.of(objective)
         self.kernel = self.space.kernel
         self.weight = likelihood.sample_weight
-        self.positive = np.asarray(likelihood.y) == 1
-        self.intercept_precision = float(objective.precision[0])
+        self.reference = likelihood.reference
+        self.n_classes = likelihood.n_classes
+        self.observed = np.zeros((likelihood.n_classes, len(self.weight)))
+        self.observed[np.asarray(likelihood.y), np.arange(len(self.weight))] = self.weight
         self.scale = float(np.sum(self.weight))
 
     # 1. setup
     def setup(self) -> None:
-        n = len(self.weight)
-        self.intercept, self.dual = 0.0, np.zeros(n)
-        self.kernel_dual = np.zeros(n)  # K a
+        space = self.space
+        self.intercepts = np.zeros(space.n_intercepts)
+        self.dual = np.zeros((space.n_rows, len(self.weight)))
+        self.kernel_dual = np.zeros_like(self.dual)  # K a, row by row
         self.n_iter = 0
         self.evaluate()
 
-    def loss_terms(self, eta: np.ndarray):
-        """Loss, and log sigma(eta), log sigma(-eta) for the probabilities."""
-        log_p1, log_p0 = log_sigmoid(eta), log_sigmoid(-eta)
-        loss = -float(np.sum(self.weight * np.where(self.positive, log_p1, log_p0)))
-        return loss, log_p1, log_p0
+    def log_proba(self, intercepts: np.ndarray, kernel_dual: np.ndarray) -> np.ndarray:
+        """Class-major log-probabilities (K, n) at linear predictors T_F b_F + K a."""
+        logits = np.zeros((self.n_classes, kernel_dual.shape[1]))
+        free = logits[1:] if self.reference else logits
+        free[...] = kernel_dual + (self.space.intercept_map @ intercepts)[:, None]
+        return log_softmax(logits, axis=0)
 
-    def value_at(self, intercept: float, dual: np.ndarray, kernel_dual: np.ndarray) -> float:
-        loss, _, _ = self.loss_terms(intercept + kernel_dual)
-        return loss + 0.5 * (self.intercept_precision * intercept**2 + dual @ kernel_dual)
+    def penalty(self, intercepts, dual, kernel_dual) -> float:
+        intercept_part = float(self.space.intercept_precision @ intercepts**2)
+        return 0.5 * (intercept_part + float(np.vdot(dual, kernel_dual)))
+
+    def value_at(self, intercepts, dual, kernel_dual) -> float:
+        loss = -float(np.vdot(self.observed, self.log_proba(intercepts, kernel_dual)))
+        return loss + self.penalty(intercepts, dual, kernel_dual)
 
     # 2. gradient and Hessian
     def evaluate(self) -> None:
-        eta = self.intercept + self.kernel_dual
-        loss, log_p1, log_p0 = self.loss_terms(eta)
-        self.value = loss + 0.5 * (
-            self.intercept_precision * self.intercept**2 + self.dual @ self.kernel_dual
+        log_proba = self.log_proba(self.intercepts, self.kernel_dual)
+        self.value = -float(np.vdot(self.observed, log_proba)) + self.penalty(
+            self.intercepts, self.dual, self.kernel_dual
         )
-        proba = np.exp(log_p1)
-        self.residual = self.weight * (proba - self.positive)  # q
-        self.curvature = self.weight * np.exp(log_p1 + log_p0)  # c
-        self.gradient_intercept = float(np.sum(self.residual)) + self.intercept_precision * (
-            self.intercept
+        proba = np.exp(log_proba)
+        first = 1 if self.reference else 0
+        residual = proba[first:] * self.weight - self.observed[first:]  # q
+        self.gradient_intercepts = (
+            self.space.intercept_map.T @ residual.sum(axis=1)
+            + self.space.intercept_precision * self.intercepts
         )
-        self.gradient_dual = self.residual + self.dual  # u, g_w = X'u
+        self.gradient_dual = residual + self.dual  # u, g_w = X'u row by row
+        self.root = curvature_factors(proba, self.weight, self.reference)  # G (r, m, n)
+        self.per_sample = np.einsum("ckn,cln->kln", self.root, self.root)  # C_i (m, m, n)
+
+    def curvature_times(self, v: np.ndarray) -> np.ndarray:
+        """:math:`C\\circ v` for per-sample vectors v (..., m, n)."""
+        stack = v.reshape(-1, *v.shape[-2:])
+        return np.einsum("kln,qln->qkn", self.per_sample, stack).reshape(v.shape)
 
     # 4. inner solve
-    def newton_step(self) -> tuple[float, np.ndarray, np.ndarray]:
-        """(delta_b, delta_a, K delta_a)."""
-        root = np.sqrt(self.curvature)
-        matrix = root[:, None] * self.kernel * root[None, :]
-        matrix[np.diag_indices_from(matrix)] += 1.0
-        factor = linalg.cho_factor(matrix, lower=True, check_finite=False)
+    def newton_step(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(delta b_F, delta a, K delta a)."""
+        root, kernel, intercept_map = self.root, self.kernel, self.space.intercept_map
+        r, m, n = root.shape
+        dual = np.empty((r, n, r, n))
+        for c in range(r):
+            for e in range(c, r):
+                dual[c, :, e, :] = kernel * (root[c].T @ root[e])
+                if e != c:
+                    dual[e, :, c, :] = dual[c, :, e, :].T
+        dual = dual.reshape(r * n, r * n)
+        dual[np.diag_indices_from(dual)] += 1.0
+        factor = linalg.cho_factor(dual, lower=True, check_finite=False)
 
-        def solve_dual(r: np.ndarray) -> np.ndarray:
-            """(I + C K)^{-1} r for a stack of columns r (n, q)."""
-            inner = linalg.cho_solve(factor, root[:, None] * (self.kernel @ r), check_finite=False)
-            return r - root[:, None] * inner
+        def solve_dual(rhs: np.ndarray) -> np.ndarray:
+            """(I + C o K)^{-1} rhs for a stack (q, m, n)."""
+            projected = np.einsum("ckn,qkn->qcn", root, rhs @ kernel).reshape(-1, r * n)
+            inner = linalg.cho_solve(factor, projected.T, check_finite=False).T
+            return rhs - np.einsum("ckn,qcn->qkn", root, inner.reshape(-1, r, n))
 
-        both = solve_dual(np.column_stack([-self.gradient_dual, -self.curvature]))
-        # delta_a = both[:, 0] + delta_b * both[:, 1]; the intercept row gives delta_b.
-        kernel_curvature = self.kernel @ self.curvature
-        schur = np.sum(self.curvature) + self.intercept_precision + kernel_curvature @ both[:, 1]
-        delta_b = (-self.gradient_intercept - kernel_curvature @ both[:, 0]) / schur
-        delta_a = both[:, 0] + delta_b * both[:, 1]
-        return float(delta_b), delta_a, self.kernel @ delta_a
+        columns = np.broadcast_to(intercept_map.T[:, :, None], (intercept_map.shape[1], m, n))
+        intercept_columns = -self.curvature_times(columns)  # -C o (T_F e_f), (m_F, m, n)
+        solved = solve_dual(np.concatenate([-self.gradient_dual[None], intercept_columns]))
+        base, per_intercept = solved[0], solved[1:]
+
+        def intercept_row(v: np.ndarray) -> np.ndarray:
+            """T_F' sum_i C_i (K v)_i for a stack v (..., m, n)."""
+            return (self.curvature_times(v @ kernel).sum(axis=-1)) @ intercept_map
+
+        block = intercept_map.T @ self.per_sample.sum(axis=2) @ intercept_map
+        block[np.diag_indices_from(block)] += self.space.intercept_precision
+        schur = block + intercept_row(per_intercept).T
+        delta_b = np.linalg.solve(schur, -self.gradient_intercepts - intercept_row(base))
+        delta_a = base + np.einsum("f,fkn->kn", delta_b, per_intercept)
+        return delta_b, delta_a, delta_a @ kernel
 
     # 3. convergence check
-    def check_convergence(self, delta_b: float, delta_a: np.ndarray, slope: float) -> bool:
+    def check_convergence(self, delta_b, delta_a, slope: float) -> bool:
         if -0.5 * slope > self.tol * self.scale:
             return False
         space = self.space
-        delta_w = rows_times(space.X, delta_a[None, :])[0] / space.coef_precision
-        coef_diagonal = space.coef_precision + rows_times(space.X_squared, self.curvature[None])[0]
-        intercept_diagonal = np.sum(self.curvature) + self.intercept_precision
+        delta_w = rows_times(space.X, delta_a) / space.coef_precision
+        own = np.einsum("kkn->kn", self.per_sample)
+        coef_diagonal = space.coef_precision + rows_times(space.X_squared, own)
+        intercept_map = space.intercept_map
+        intercept_diagonal = np.einsum(
+            "kf,kln,lf->f", intercept_map, self.per_sample, intercept_map
+        ) + (space.intercept_precision)
         largest = max(
-            abs(delta_b) * np.sqrt(intercept_diagonal / self.scale),
+            float(np.max(np.abs(delta_b) * np.sqrt(intercept_diagonal / self.scale), initial=0)),
             float(np.max(np.abs(delta_w) * np.sqrt(coef_diagonal / self.scale))),
         )
         return largest <= STEP_TOLERANCE_FACTOR * self.tol
@@ -144,13 +186,13 @@ class KernelNewtonSolver:
         step = 1.0
         for _ in range(MAX_BACKTRACKS):
             trial = (
-                self.intercept + step * delta_b,
+                self.intercepts + step * delta_b,
                 self.dual + step * delta_a,
                 self.kernel_dual + step * kernel_delta,
             )
             value = self.value_at(*trial)
             if np.isfinite(value) and value <= self.value + ARMIJO_SLOPE * step * slope:
-                self.intercept, self.dual, self.kernel_dual = trial
+                self.intercepts, self.dual, self.kernel_dual = trial
                 self.evaluate()
                 return True
             step *= 0.5
@@ -161,8 +203,10 @@ class KernelNewtonSolver:
         stop_reason = "max_iter"
         while True:
             delta_b, delta_a, kernel_delta = self.newton_step()
-            # g'delta = g_b delta_b + u'K delta_a: the Armijo slope, and -2 x the decrement.
-            slope = self.gradient_intercept * delta_b + self.gradient_dual @ kernel_delta
+            # g'delta = g_F'delta_b + sum_k u_k'K delta_a_k: the Armijo slope, -2 x the decrement.
+            slope = float(self.gradient_intercepts @ delta_b) + float(
+                np.vdot(self.gradient_dual, kernel_delta)
+            )
             if self.check_convergence(delta_b, delta_a, slope):
                 stop_reason = "converged"
                 break
@@ -183,7 +227,7 @@ class KernelNewtonSolver:
         )
 
     def params(self) -> np.ndarray:
-        r""":math:`\phi = (b, \Lambda^{-1}X^\top a)`."""
+        r""":math:`\phi = (b_F, \Lambda^{-1}X^\top a_k \text{ for every row } k)`."""
         space = self.space
-        coef = rows_times(space.X, self.dual[None, :])[0] / space.coef_precision
-        return np.concatenate([[self.intercept], coef])
+        coef = rows_times(space.X, self.dual) / space.coef_precision
+        return np.concatenate([self.intercepts, coef.ravel()])

@@ -94,6 +94,40 @@ def _log_sigmoid_pair(log_proba: np.ndarray, buffers: _Buffers) -> None:
     np.exp(log_proba, out=buffers.proba)
 
 
+def curvature_factors(proba: np.ndarray, sample_weight: np.ndarray, reference: bool) -> np.ndarray:
+    r"""Per-sample factors G of the likelihood's curvature at class probabilities (K, n),
+    shape (r, m, n), over the free classes (all but class 0 if ``reference``).
+
+    The Hessian is :math:`\sum_i a_i a_i^\top \otimes C_i` with
+    :math:`C_i = s_i(\operatorname{diag}(p_i) - p_i p_i^\top)` over the free
+    classes; :math:`C_i = \sum_c g_{ci} g_{ci}^\top` with r = K - 1 factors, the
+    rank of the curvature over all K classes. Two classes: :math:`g = \sqrt{s p_0 p_1}`.
+    Otherwise, with :math:`u = \sqrt{p}` (a unit vector),
+    :math:`\operatorname{diag}(p) - pp^\top = D^{1/2}(I - uu^\top)D^{1/2}`, and
+    :math:`I - uu^\top = \sum_{c \ne j} h_c h_c^\top` over the columns of the
+    Householder reflection :math:`I - vv^\top/(1 + u_j)`, :math:`v = u + e_j`, which
+    maps u to :math:`-e_j`; j is the sample's most probable class, so
+    :math:`1 + u_j \ge 1 + K^{-1/2}` and nothing cancels, even when some
+    :math:`p_k` underflow. :math:`g_{ck} = \sqrt{s p_k}\,(\delta_{kc} - v_c v_k / (1 + u_j))`
+    on the free rows k.
+    """
+    if proba.shape[0] == 2:
+        return np.sqrt(sample_weight * proba[0] * proba[1])[None, None, :]
+    K, n = proba.shape
+    u = np.sqrt(proba)
+    top = np.argmax(proba, axis=0)
+    v = u.copy()
+    v[top, np.arange(n)] += 1.0
+    beta = 1.0 / (1.0 + u[top, np.arange(n)])
+    # full[c, k, i] = sqrt(s p_k) (delta_kc - beta v_c v_k), then column c = top dropped.
+    full = -(beta * v)[:, None, :] * v[None, :, :]
+    full[np.arange(K), np.arange(K)] += 1.0
+    full *= np.sqrt(sample_weight * proba)[None, :, :]
+    kept = np.arange(K - 1)[:, None] + (np.arange(K - 1)[:, None] >= top[None, :])
+    root = np.take_along_axis(full, kept[:, None, :], axis=0)
+    return root[:, 1:, :] if reference else root
+
+
 class _Buffers:
     """Per-sample scratch arrays, class-major (K, n), reused by every evaluation.
 
@@ -313,38 +347,10 @@ class SoftmaxLikelihood(ParameterShape):
         return curvature.sum(axis=2), rows_times(self.X_squared, own)
 
     def curvature_root(self, theta: np.ndarray) -> np.ndarray:
-        r"""Per-sample factors G of the curvature of :meth:`hessian`, shape (r, m, n).
-
-        The Hessian is :math:`\sum_i a_i a_i^\top \otimes C_i` with
-        :math:`C_i = s_i(\operatorname{diag}(p_i) - p_i p_i^\top)` over the free
-        classes; :math:`C_i = \sum_c g_{ci} g_{ci}^\top` with r = K - 1 factors, the
-        rank of the curvature over all K classes. Two classes: :math:`g = \sqrt{s p_0 p_1}`.
-        Otherwise, with :math:`u = \sqrt{p}` (a unit vector),
-        :math:`\operatorname{diag}(p) - pp^\top = D^{1/2}(I - uu^\top)D^{1/2}`, and
-        :math:`I - uu^\top = \sum_{c \ne j} h_c h_c^\top` over the columns of the
-        Householder reflection :math:`I - vv^\top/(1 + u_j)`, :math:`v = u + e_j`, which
-        maps u to :math:`-e_j`; j is the sample's most probable class, so
-        :math:`1 + u_j \ge 1 + K^{-1/2}` and nothing cancels, even when some
-        :math:`p_k` underflow. :math:`g_{ck} = \sqrt{s p_k}\,(\delta_{kc} - v_c v_k / (1 + u_j))`
-        on the free rows k.
-        """
+        """Per-sample factors G of the curvature of :meth:`hessian`, shape (r, m, n)
+        (:func:`curvature_factors` at the probabilities of ``theta``)."""
         proba = self._evaluate(theta).proba
-        s = self.sample_weight
-        if self.n_classes == 2:
-            return np.sqrt(s * proba[0] * proba[1])[None, None, :]
-        K, n = proba.shape
-        u = np.sqrt(proba)
-        top = np.argmax(proba, axis=0)
-        v = u.copy()
-        v[top, np.arange(n)] += 1.0
-        beta = 1.0 / (1.0 + u[top, np.arange(n)])
-        # full[c, k, i] = sqrt(s p_k) (delta_kc - beta v_c v_k), then column c = top dropped.
-        full = -(beta * v)[:, None, :] * v[None, :, :]
-        full[np.arange(K), np.arange(K)] += 1.0
-        full *= np.sqrt(s * proba)[None, :, :]
-        kept = np.arange(K - 1)[:, None] + (np.arange(K - 1)[:, None] >= top[None, :])
-        root = np.take_along_axis(full, kept[:, None, :], axis=0)
-        return root[:, 1:, :] if self.reference else root
+        return curvature_factors(proba, self.sample_weight, self.reference)
 
     def hessian(self, theta: np.ndarray, rows: RowSubsample | None = None) -> np.ndarray:
         r"""Dense Hessian (n_params, n_params); block (k, l) is the Gram of [1, X] under c_kl.

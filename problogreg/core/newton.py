@@ -488,7 +488,7 @@ def _minimize(objective, start, solver, tol, max_iter) -> SolverResult:
         start, n_iter = warm.x, int(warm.nit)
     elif solver == "auto" and form == "dense":
         subsample = hessian_subsample(objective.likelihood, n_params)
-    if form == "dual" and kernel_newton_applies(objective, start):
+    if form == "dual" and kernel_newton_applies(start):
         result = KernelNewtonSolver(objective, tol, max_iter).solve()
     else:
         result = newton(objective, tol, max_iter, subsample).solve(start)

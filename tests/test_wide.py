@@ -441,3 +441,21 @@ def test_kernel_newton_takes_the_dual_newton_steps(case):
     assert_allclose(kernel.params, dual.params, rtol=1e-8, atol=1e-11)
     _, gradient = objective.value_gradient(kernel.params)
     assert np.max(np.abs(gradient)) < 1e-9 * np.sum(weights)
+
+
+def test_map_forms_the_hessian_its_solver_did_not_keep(monkeypatch):
+    """After Newton-CG steps the standard errors are those of exact Newton: the Hessian
+    is formed at the mode on first use, and a pickled fit carries it (not the data)."""
+    import pickle
+
+    X, y = wide_data(n=300, d=40, n_classes=3, seed=4)
+    kwargs = {"tol": 1e-10}
+    dense = plr.MAPLogisticRegression(solver="newton", **kwargs).fit(X, y)
+    monkeypatch.setattr(forms, "hessian_form", lambda objective: "free")
+    free = plr.MAPLogisticRegression(**kwargs).fit(X, y)
+    assert free._result.needs_hessian  # the solver kept none
+    restored = pickle.loads(pickle.dumps(free))
+    assert getattr(restored, "_hessian_finder", None) is None
+    for model in (free, restored):
+        assert_allclose(model.hessian_, dense.hessian_, rtol=1e-6, atol=1e-8)
+        assert_allclose(model.summary()["std_error"], dense.summary()["std_error"], rtol=1e-6)

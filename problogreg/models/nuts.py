@@ -263,6 +263,8 @@ class PyMCLogisticRegression(
         # improper posteriors (MLE on separable data) before any sampling.
         finder = mode_finder(self, X, y, sample_weight)
         result = finder.solve()
+        if result.needs_hessian:  # the whitening and the tuning check need it
+            result = finder.complete_hessian(result)
         self.result_ = result
         self.prior_scale_ = result.prior.coef_scale
         self.intercept_prior_scale_ = result.prior.intercept_scale

@@ -2,7 +2,8 @@ r"""How Newton's method holds the Hessian: the rule that picks dense, dual or fr
 
 :func:`hessian_form` compares the floating-point cost per Newton step of the exact
 forms that fit in memory (dense, or dual/Woodbury for d > n) and of Newton-CG; the
-solver (:mod:`problogreg.core.newton`) and the Laplace fit follow its choice.
+solver (:mod:`problogreg.core.newton`) follows its choice. :func:`exact_hessian_form`
+picks the exact form held once at the optimum (the Laplace posterior, standard errors).
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ def exact_hessian_form(objective) -> str | None:
 
 
 def exact_form_costs(objective, per_step: bool = True) -> dict[str, float]:
-    """Operations to form and factorise each exact form that fits (the dual form's kernel
-    shared by :data:`ASSUMED_NEWTON_STEPS` steps), plus, ``per_step``, the dual step's
-    passes over X (:func:`hessian_form`)."""
+    """Operations to form and factorise each exact form that fits; ``per_step``, the
+    dual form's kernel is shared by :data:`ASSUMED_NEWTON_STEPS` steps
+    (:func:`hessian_form`), else formed once."""
     if getattr(objective, "layout", None) is None:
         # Not a logistic objective (nothing to cost): its dense Hessian if it fits.
         return {"dense": 0.0} if dense_hessian_fits(objective.n_params) else {}

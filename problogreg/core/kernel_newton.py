@@ -47,7 +47,7 @@ from scipy import linalg
 from .likelihood import curvature_factors
 from .numerics import log_softmax, rows_times
 from .solver_result import ARMIJO_SLOPE, MAX_BACKTRACKS, STEP_TOLERANCE_FACTOR, SolverResult
-from .woodbury import DualSpace
+from .woodbury import DualSpace, dual_matrix
 
 
 def kernel_newton_applies(start: np.ndarray) -> bool:
@@ -131,15 +131,7 @@ class KernelNewtonSolver:
         """(delta b_F, delta a, K delta a)."""
         root, kernel, intercept_map = self.root, self.kernel, self.space.intercept_map
         r, m, n = root.shape
-        dual = np.empty((r, n, r, n))
-        for c in range(r):
-            for e in range(c, r):
-                dual[c, :, e, :] = kernel * (root[c].T @ root[e])
-                if e != c:
-                    dual[e, :, c, :] = dual[c, :, e, :].T
-        dual = dual.reshape(r * n, r * n)
-        dual[np.diag_indices_from(dual)] += 1.0
-        factor = linalg.cho_factor(dual, lower=True, check_finite=False)
+        factor = linalg.cho_factor(dual_matrix(kernel, root), lower=True, check_finite=False)
 
         def solve_dual(rhs: np.ndarray) -> np.ndarray:
             """(I + C o K)^{-1} rhs for a stack (q, m, n)."""

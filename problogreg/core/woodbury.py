@@ -99,6 +99,22 @@ class DualSpace:
         return WoodburyHessian(self, self.objective.likelihood.curvature_root(theta))
 
 
+def dual_matrix(kernel: np.ndarray, root: np.ndarray) -> np.ndarray:
+    r""":math:`M = I + G^\top (I_m \otimes \mathcal K) G`, rn x rn, for the per-sample
+    factors G (r, m, n) and the kernel :math:`\mathcal K` (n, n): block (a, b) is
+    :math:`\mathcal K \odot (G_a^\top G_b)`."""
+    r, _, n = root.shape
+    dual = np.empty((r, n, r, n))
+    for a in range(r):
+        for b in range(a, r):
+            dual[a, :, b, :] = kernel * (root[a].T @ root[b])
+            if b != a:
+                dual[b, :, a, :] = dual[a, :, b, :].T
+    dual = dual.reshape(r * n, r * n)
+    dual[np.diag_indices_from(dual)] += 1.0
+    return dual
+
+
 class WoodburyHessian:
     r"""The Hessian H of the module docstring at one point, factorised in dual form.
 
@@ -112,17 +128,10 @@ class WoodburyHessian:
     def __init__(self, space: DualSpace, root: np.ndarray):
         self.space = space
         self.root = root
-        r, m, n = root.shape
-        kernel = space.kernel
-        dual = np.empty((r, n, r, n))
-        for a in range(r):
-            for b in range(a, r):
-                dual[a, :, b, :] = kernel * (root[a].T @ root[b])
-                if b != a:
-                    dual[b, :, a, :] = dual[a, :, b, :].T
-        dual = dual.reshape(r * n, r * n)
-        dual[np.diag_indices_from(dual)] += 1.0
-        self.dual_cholesky = linalg.cholesky(dual, lower=True, check_finite=False)
+        _, m, n = root.shape
+        self.dual_cholesky = linalg.cholesky(
+            dual_matrix(space.kernel, root), lower=True, check_finite=False
+        )
         # Intercept blocks: C J_F (one (m, n) array per free intercept), A and B.
         per_sample = np.einsum("ckn,cln->kln", root, root)  # C_i, shape (m, m, n)
         curvature_on_intercepts = np.einsum("kln,lf->fkn", per_sample, space.intercept_map)

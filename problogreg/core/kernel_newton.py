@@ -7,7 +7,7 @@ from :math:`w = 0` every Newton step stays in that span, because the gradient at
 point is :math:`g_{w_k} = X^\top u_k`, :math:`u_k = q_k + a_k`. The solver therefore
 carries the free intercepts :math:`b_F` and :math:`a` (m x n), with the kernel
 :math:`\mathcal K = X\Lambda^{-1}X^\top` formed once
-(:class:`~problogreg.core.woodbury.DualSpace`); the linear predictors and the penalty are
+(the objective's ``dual_space``); the linear predictors and the penalty are
 
 .. math::
 
@@ -47,7 +47,7 @@ from scipy import linalg
 from .likelihood import curvature_factors
 from .numerics import log_softmax, rows_times
 from .solver_result import ARMIJO_SLOPE, MAX_BACKTRACKS, STEP_TOLERANCE_FACTOR, SolverResult
-from .woodbury import DualSpace, dual_matrix
+from .woodbury import dual_matrix
 
 
 def kernel_newton_applies(start: np.ndarray) -> bool:
@@ -71,7 +71,7 @@ class KernelNewtonSolver:
         self.objective = objective
         self.tol = tol
         self.max_iter = max_iter
-        self.space = DualSpace.of(objective)
+        self.space = objective.dual_space
         self.kernel = self.space.kernel
         self.weight = likelihood.sample_weight
         self.reference = likelihood.reference

@@ -228,7 +228,7 @@ class SoftmaxLikelihood(ParameterShape):
         if self.reference:
             logits[0] = 0.0
         if sparse.issparse(X):
-            free[...] = (X @ coef.T).T
+            free[...] = rows_times_transpose(X, coef)
         else:
             np.matmul(coef, X.T, out=free)
         free += intercept[:, None]
@@ -275,10 +275,7 @@ class SoftmaxLikelihood(ParameterShape):
                 state.proba[first:], self.sample_weight, out=self._buffers.residual[first:]
             )
             residual -= self._observed_weight[first:]
-            coef_gradient = (
-                (self.X.T @ residual.T).T if sparse.issparse(self.X) else residual @ self.X
-            )
-            state.gradient = self.pack(residual.sum(axis=1), coef_gradient)
+            state.gradient = self.pack(residual.sum(axis=1), rows_times(self.X, residual))
         return state.loss, state.gradient.copy()
 
     def row_subsample(self, index: np.ndarray) -> RowSubsample:

@@ -79,7 +79,6 @@ from threadpoolctl import ThreadpoolController
 from . import hessian_form as forms
 from .kernel_newton import KernelNewtonSolver, kernel_newton_applies
 from .solver_result import ARMIJO_SLOPE, MAX_BACKTRACKS, STEP_TOLERANCE_FACTOR, SolverResult
-from .woodbury import DualSpace
 
 #: BLAS threads while solving. Measured on the 2-core development machine (OpenBLAS):
 #: a second thread made the weighted Gram (dsyrk) no faster at n=1e6, d=100 and the
@@ -317,7 +316,7 @@ class DualNewtonSolver(NewtonSolver):
 
     def __init__(self, objective, tol: float, max_iter: int, subsample=None):
         super().__init__(objective, tol, max_iter, subsample=None)
-        self.space = DualSpace.of(objective)
+        self.space = objective.dual_space
 
     def update_hessian(self) -> None:
         self.rows = None
@@ -355,7 +354,6 @@ class HessianFreeNewtonSolver(NewtonSolver):
 
     def __init__(self, objective, tol: float, max_iter: int, subsample=None):
         super().__init__(objective, tol, max_iter, subsample=None)
-        self.cg_products = 0
         self.single_products = getattr(objective.likelihood, "X_single", None) is not None
 
     def update_hessian(self) -> None:
@@ -372,7 +370,6 @@ class HessianFreeNewtonSolver(NewtonSolver):
         single = self.single_products and residual >= SINGLE_PRECISION_MIN_RESIDUAL
 
         def product(v):
-            self.cg_products += 1
             return self.objective.hessian_product(params, v[None, :], single=single)[0]
 
         solution, _ = sparse_linalg.cg(
@@ -480,17 +477,16 @@ def _minimize(objective, start, solver, tol, max_iter) -> SolverResult:
         )
     newton = {"dual": DualNewtonSolver, "free": HessianFreeNewtonSolver}.get(form, NewtonSolver)
     n_iter = 0
-    subsample = None
-    if form == "dual":
-        pass  # a dual Newton step costs about as much as a few L-BFGS iterations
-    elif solver == "auto" and objective.likelihood.n_rows > 1:
-        warm = lbfgs(objective, start, tol * WARM_START_LOOSENESS, max_iter)
-        start, n_iter = warm.x, int(warm.nit)
-    elif solver == "auto" and form == "dense":
-        subsample = hessian_subsample(objective.likelihood, n_params)
     if form == "dual" and kernel_newton_applies(start):
         result = KernelNewtonSolver(objective, tol, max_iter).solve()
     else:
+        subsample = None
+        # A dual Newton step costs about as much as a few L-BFGS iterations: no warm start.
+        if solver == "auto" and form != "dual" and objective.likelihood.n_rows > 1:
+            warm = lbfgs(objective, start, tol * WARM_START_LOOSENESS, max_iter)
+            start, n_iter = warm.x, int(warm.nit)
+        elif solver == "auto" and form == "dense":
+            subsample = hessian_subsample(objective.likelihood, n_params)
         result = newton(objective, tol, max_iter, subsample).solve(start)
     result.n_iter += n_iter
     if result.stop_reason != "line_search":

@@ -139,7 +139,7 @@ def weighted_mean_variance(X, sample_weight: np.ndarray):
     if sparse.issparse(X):
         total = np.sum(sample_weight)
         mean = np.asarray(X.T @ sample_weight).ravel() / total
-        second = np.asarray(X.multiply(X).T @ sample_weight).ravel() / total
+        second = np.asarray(squared_entries(X).T @ sample_weight).ravel() / total
         return mean, np.maximum(second - mean**2, 0.0)
     mean = np.average(X, axis=0, weights=sample_weight)
     variance = np.average((X - mean) ** 2, axis=0, weights=sample_weight)

@@ -17,12 +17,15 @@ gradient and Hessian pull back as :math:`T^\top g` and :math:`T^\top H T`.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 
 from .jeffreys import JeffreysPenalty
 from .layout import ParameterLayout
 from .likelihood import SoftmaxLikelihood
 from .priors import ResolvedPrior
+from .woodbury import DualSpace
 
 
 class PosteriorObjective:
@@ -80,6 +83,12 @@ class PosteriorObjective:
         hessian = self.layout.pull_hessian(self.likelihood.hessian(theta, rows))
         hessian[np.diag_indices_from(hessian)] += self.precision
         return hessian
+
+    @cached_property
+    def dual_space(self) -> DualSpace:
+        """The dual (Woodbury) form's shared parts, the kernel among them, formed on first
+        use and kept: the solver and the Laplace posterior of one fit share them."""
+        return DualSpace(self)
 
     def hessian_product(
         self, phi: np.ndarray, vectors: np.ndarray, *, single: bool = False

@@ -73,15 +73,6 @@ class DualSpace:
         """X with every entry squared (the likelihood's, formed on first use)."""
         return self.likelihood.X_squared
 
-    @classmethod
-    def of(cls, objective) -> DualSpace:
-        """The objective's dual space, formed once and kept on it: the solver and the
-        Laplace posterior of one fit share the kernel."""
-        space = objective.__dict__.get("_dual_space")
-        if space is None:
-            space = objective.__dict__["_dual_space"] = cls(objective)
-        return space
-
     def _kernel(self) -> np.ndarray:
         X, inverse = self.X, 1.0 / self.coef_precision
         if not sparse.issparse(X):

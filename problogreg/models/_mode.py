@@ -36,7 +36,6 @@ from ..core.priors import ResolvedPrior, log_normal_density, resolve_prior
 from ..core.result import MAPResult
 from ..core.separation import MAX_LP_ENTRIES, find_separation, separation_check_fits
 from ..core.validation import FitData, feature_names, format_label, validate_fit_data
-from ..core.woodbury import DualSpace
 
 #: Newton iterations allowed for the warm start of a fit of Dask data (a fit to a sample
 #: of its rows); one that needs more (e.g. a separable sample) is not used.
@@ -266,7 +265,7 @@ class ModeFinder:
         if exact_hessian_form(self.objective) == "dual":
             if result.woodbury is not None:
                 return result
-            woodbury = DualSpace.of(self.objective).curvature(result.mode)
+            woodbury = self.objective.dual_space.curvature(result.mode)
             return dataclasses.replace(result, woodbury=woodbury, hessian=None, cholesky=None)
         if result.cholesky is not None:
             return result
@@ -377,10 +376,7 @@ class ModeFinder:
         labels = self.layout.free_labels(self.classes, self.feature_names)
         involved = [labels[j] for j in err.involved]
         X = self.objective.likelihood.X
-        if sparse.issparse(X):
-            sd = np.sqrt(weighted_mean_variance(X, np.ones(X.shape[0]))[1])
-        else:
-            sd = np.asarray(X.std(axis=0))
+        sd = np.sqrt(weighted_mean_variance(X, np.ones(X.shape[0]))[1])
         constant = [name for name, value in zip(self.feature_names, sd, strict=True) if value == 0]
         hint = f" Constant columns (they duplicate the intercept): {constant}." if constant else ""
         return (

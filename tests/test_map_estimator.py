@@ -17,7 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from problogreg.core import hessian_form as forms
-from problogreg.core import newton
+from problogreg.core import minimize as minimize_module
 from problogreg.core.likelihood import SoftmaxLikelihood
 from problogreg.models.map import MAPLogisticRegression
 
@@ -353,10 +353,10 @@ def test_singular_subsample_hessian_falls_back_to_all_rows(monkeypatch, hessian_
 
     def subset_without_the_rare_rows(likelihood, n_params):
         return likelihood.row_subsample(
-            np.arange(40, 40 + newton.SUBSAMPLE_MIN_ROWS_PER_PARAM * n_params)
+            np.arange(40, 40 + minimize_module.SUBSAMPLE_MIN_ROWS_PER_PARAM * n_params)
         )
 
-    monkeypatch.setattr(newton, "hessian_subsample", subset_without_the_rare_rows)
+    monkeypatch.setattr(minimize_module, "hessian_subsample", subset_without_the_rare_rows)
     auto = MAPLogisticRegression(prior_scale=None, tol=TIGHT_TOL).fit(X, y)
     assert hessian_calls[0] and not any(hessian_calls[1:])  # one failed attempt, then exact
     exact_newton = MAPLogisticRegression(prior_scale=None, solver="newton", tol=TIGHT_TOL)
@@ -373,7 +373,7 @@ def test_unrepresentative_subsample_still_reaches_the_optimum(monkeypatch, hessi
     def one_class_subset(likelihood, n_params):
         return likelihood.row_subsample(first_class)
 
-    monkeypatch.setattr(newton, "hessian_subsample", one_class_subset)
+    monkeypatch.setattr(minimize_module, "hessian_subsample", one_class_subset)
     auto = MAPLogisticRegression(tol=TIGHT_TOL).fit(X, y)
     exact_newton = MAPLogisticRegression(solver="newton", tol=TIGHT_TOL).fit(X, y)
     assert auto.converged_ and hessian_calls[0] and not hessian_calls[-1]

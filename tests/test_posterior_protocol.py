@@ -27,7 +27,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import problogreg as plr
 from problogreg import plots
-from problogreg.core.newton import minimize, warn_not_converged
+from problogreg.core.minimize import minimize, warn_not_converged
 
 NUTS_SETTINGS = {"draws": 100, "tune": 100, "chains": 2, "cores": 1, "progressbar": False}
 

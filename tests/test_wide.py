@@ -15,7 +15,7 @@ import problogreg as plr
 from problogreg.core import hessian_form as forms
 from problogreg.core.kernel_newton import KernelNewtonSolver, kernel_newton_applies
 from problogreg.core.likelihood import SoftmaxLikelihood
-from problogreg.core.newton import DualNewtonSolver
+from problogreg.core.newton_variants import DualNewtonSolver
 from problogreg.core.numerics import single_precision, weighted_mean_variance
 from problogreg.core.objective import PosteriorObjective
 from problogreg.core.priors import ResolvedPrior

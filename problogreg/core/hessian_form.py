@@ -2,7 +2,7 @@ r"""How Newton's method holds the Hessian: the rule that picks dense, dual or fr
 
 :func:`hessian_form` compares the floating-point cost per Newton step of the exact
 forms that fit in memory (dense, or dual/Woodbury for d > n) and of Newton-CG; the
-solver (:mod:`problogreg.core.newton`) follows its choice. :func:`exact_hessian_form`
+solver (:mod:`problogreg.core.minimize`) follows its choice. :func:`exact_hessian_form`
 picks the exact form held once at the optimum (the Laplace posterior, standard errors).
 """
 

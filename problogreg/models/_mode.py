@@ -24,12 +24,8 @@ from ..core.blocked_data import (
 )
 from ..core.hessian_form import exact_hessian_form
 from ..core.likelihood import SoftmaxLikelihood
-from ..core.newton import (
-    SingularHessianError,
-    cholesky_or_explain,
-    minimize,
-    warn_not_converged,
-)
+from ..core.minimize import minimize, warn_not_converged
+from ..core.newton import SingularHessianError, cholesky_or_explain
 from ..core.numerics import weighted_mean_variance
 from ..core.objective import PosteriorObjective
 from ..core.priors import ResolvedPrior, log_normal_density, resolve_prior

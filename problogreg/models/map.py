@@ -81,7 +81,7 @@ class MAPLogisticRegression(
         for multiclass; for two classes with at least 512 samples per
         parameter, the first Newton steps use the Hessian of a random eighth
         of the samples (the last steps, the convergence test and ``hessian_``
-        use all of them; see :mod:`problogreg.core.newton`); L-BFGS alone when the
+        use all of them; see :mod:`problogreg.core.minimize`); L-BFGS alone when the
         dense Hessian would not fit in memory. When rounding defeats a Newton
         step, L-BFGS continues from there. With more features than samples
         (and a proper prior on every coefficient) Newton's steps solve in the

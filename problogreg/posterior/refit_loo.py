@@ -36,7 +36,8 @@ import dataclasses
 import numpy as np
 
 from ..core.likelihood import SoftmaxLikelihood
-from ..core.newton import cholesky_or_explain, minimize
+from ..core.minimize import minimize
+from ..core.newton import cholesky_or_explain
 from ..core.objective import PosteriorObjective
 from .draws import DrawPredictor
 from .gaussian import GaussianPosterior, logit_moments, moderated_log_proba

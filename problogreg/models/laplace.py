@@ -20,7 +20,6 @@ every intercept draw sums to zero exactly).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import ClassVar
 
 import numpy as np
@@ -37,13 +36,10 @@ from ..core.validation import (
 )
 from ..posterior.arviz_io import coef_intercept_variables
 from ..posterior.draws import DrawPredictor, draw_quantiles
-from ..posterior.gaussian import laplace_posterior, logit_moments, moderated_log_proba
-from ..posterior.loo import pointwise_loo, psis_loo, smoothed_log_weights
+from ..posterior.gaussian import laplace_posterior
 from ..posterior.refit_loo import (
     RefitProblem,
     log_prior_of_draws,
-    refits_are_cheap,
-    resolve_loo,
 )
 from ._approximation_check import (
     ApproximationCheck,
@@ -53,6 +49,7 @@ from ._approximation_check import (
 )
 from ._binomial import binomial_rows, check_trials
 from ._evidence import effective_n_params, laplace_log_evidence, maximise_evidence
+from ._laplace_loo import laplace_loo
 from ._laplace_predictions import GaussianPredictionMixin, check_prob
 from ._marginal_effects import draws_table
 from ._posterior_api import check_draws, check_returned_size, draws_datatree
@@ -495,56 +492,6 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         check_trials(self, trials)
         X, y, sample_weight, groups = binomial_rows(X, y, sample_weight, trials)
         X, codes, weights = validate_training_data(self, X, y, sample_weight)
-        rng = check_random_state(random_state)
         problem = self._refit_problem(X, codes, weights)
-        free, noise, predictor = laplace_draws(
-            self.posterior_, self.result_.layout, check_count(draws, "draws"), rng
-        )
-        log_likelihood = predictor.pointwise_log_likelihood(X, codes)
-        log_p = log_likelihood @ weights + log_prior_of_draws(problem.objective(weights), free)
-        correction = log_p - self.posterior_.log_density_of_noise(noise)
-        if groups is not None:
-            log_likelihood, weights = groups.grouped(log_likelihood), groups.weights
-        loo = psis_loo(
-            log_likelihood,
-            weights,
-            log_correction=correction,
-            method="PSIS-LOO of posterior-approximation draws",
-        )
-        if not resolve or groups is not None:
-            # Refits leave out rows; binomial groups are left out whole, not refitted yet.
-            return loo
-        correction_k = float(smoothed_log_weights(correction)[1])
-        if correction_k > loo.good_k:
-            reason = (
-                f"the Gaussian is too far from the posterior to correct: k = {correction_k:.2f}"
-            )
-            return self._gaussian_predictive_loo(problem, rng, reason)
-        if refits_are_cheap(problem):
-            every_row = np.ones(len(codes), dtype=bool)
-            resolved = resolve_loo(
-                loo, problem, every_row, rng, reason="small data", max_refits=len(codes)
-            )
-        else:
-            flagged = ~(loo.pareto_k.values <= loo.good_k)  # NaN k is unreliable too
-            resolved = resolve_loo(loo, problem, flagged, rng, reason=f"k > {loo.good_k:.2f}")
-        if resolved.warning:
-            reason = (
-                "importance sampling unreliable even after refits: max k = "
-                f"{float(resolved.pareto_k.max()):.2f}"
-            )
-            return self._gaussian_predictive_loo(problem, rng, reason)
-        return resolved
-
-    def _gaussian_predictive_loo(self, problem: RefitProblem, rng, reason: str):
-        """LOO of the Laplace model as it predicts (its moderated predictive), refitted
-        without each row (or by K-fold when that is not cheap): used when no importance
-        sampling from a Gaussian reaches the exact posterior."""
-        problem = dataclasses.replace(problem, predictive="gaussian")
-        moments = logit_moments(self.posterior_, self.result_.layout, problem.X)
-        rows = np.arange(problem.n)
-        lpd_i = problem.weights * moderated_log_proba(*moments)[rows, problem.codes]
-        full = pointwise_loo(lpd_i, lpd_i, n_samples=0, method="")
-        max_refits = problem.n if refits_are_cheap(problem) else 0
-        every_row = np.ones(problem.n, dtype=bool)
-        return resolve_loo(full, problem, every_row, rng, reason=reason, max_refits=max_refits)
+        rng = check_random_state(random_state)
+        return laplace_loo(self, problem, groups, check_count(draws, "draws"), rng, resolve)

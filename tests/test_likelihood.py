@@ -212,6 +212,19 @@ def test_weighted_gram_accepts_fortran_and_sliced_input():
         assert_allclose(weighted_gram(view, w), view.T @ (w[:, None] * view), rtol=1e-12)
 
 
+@pytest.mark.parametrize("n, d", [(1200, 300), (600, 2100)])
+def test_weighted_gram_with_intercept_over_tiles_and_blocks(n, d):
+    """Widths over several tiles of the triangle copy and rows over several blocks; the
+    intercept column is part of every block's rank-k update."""
+    rng = np.random.default_rng(d)
+    X = rng.normal(size=(n, d))
+    weights = rng.uniform(size=n)
+    design = np.column_stack([np.ones(n), X])
+    gram = weighted_gram(X, weights, intercept=True)
+    assert_allclose(gram, (design.T * weights) @ design, rtol=1e-12, atol=1e-10)
+    assert np.array_equal(gram, gram.T)
+
+
 def test_weighted_gram_on_many_rows():
     """Enough rows that any blocking or chunking over rows is exercised."""
     rng = np.random.default_rng(4)

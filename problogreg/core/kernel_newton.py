@@ -45,7 +45,7 @@ import numpy as np
 from scipy import linalg
 
 from .likelihood import curvature_factors
-from .numerics import log_softmax, rows_times
+from .numerics import log_softmax, rows_times, rows_times_squares
 from .solver_result import ARMIJO_SLOPE, MAX_BACKTRACKS, STEP_TOLERANCE_FACTOR, SolverResult
 from .woodbury import dual_matrix
 
@@ -162,7 +162,7 @@ class KernelNewtonSolver:
         space = self.space
         delta_w = rows_times(space.X, delta_a) / space.coef_precision
         own = np.einsum("kkn->kn", self.per_sample)
-        coef_diagonal = space.coef_precision + rows_times(space.X_squared, own)
+        coef_diagonal = space.coef_precision + rows_times_squares(space.X, own)
         intercept_map = space.intercept_map
         intercept_diagonal = np.einsum(
             "kf,kln,lf->f", intercept_map, self.per_sample, intercept_map

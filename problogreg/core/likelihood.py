@@ -187,6 +187,47 @@ class ParameterShape:
         return np.concatenate([np.ravel(intercept), np.ravel(coef)])
 
 
+class HessianBlocks:
+    """A Hessian over m rows of classes seen as (d + 1) x (d + 1) blocks, one per pair of
+    rows: row k's parameters are its intercept k and its coefficients
+    ``m + k d : m + (k + 1) d`` (the flattened order of :class:`ParameterShape`).
+    Blocks are read and written through slices, not fancy indexing, which would copy
+    the whole index grid."""
+
+    def __init__(self, hessian: np.ndarray, m: int, d: int):
+        self.hessian, self.m, self.d = hessian, m, d
+
+    def _coefs(self, k: int) -> slice:
+        return slice(self.m + k * self.d, self.m + (k + 1) * self.d)
+
+    def __getitem__(self, rows: tuple[int, int]) -> np.ndarray:
+        row, col = rows
+        h, ck, cl = self.hessian, self._coefs(row), self._coefs(col)
+        block = np.empty((self.d + 1, self.d + 1))
+        block[0, 0], block[0, 1:], block[1:, 0], block[1:, 1:] = (
+            h[row, col],
+            h[row, cl],
+            h[ck, col],
+            h[ck, cl],
+        )
+        return block
+
+    def __setitem__(self, rows: tuple[int, int], block: np.ndarray) -> None:
+        """Block (row, col), and its transpose as block (col, row)."""
+        row, col = rows
+        h, ck, cl = self.hessian, self._coefs(row), self._coefs(col)
+        for (a, ca), (b, cb), part in (
+            ((row, ck), (col, cl), block),
+            ((col, cl), (row, ck), block.T),
+        ):
+            h[a, b], h[a, cb], h[ca, b], h[ca, cb] = (
+                part[0, 0],
+                part[0, 1:],
+                part[1:, 0],
+                part[1:, 1:],
+            )
+
+
 class SoftmaxLikelihood(ParameterShape):
     """Negative log-likelihood of a (multinomial) logistic regression.
 
@@ -369,31 +410,36 @@ class SoftmaxLikelihood(ParameterShape):
         if rows is not None:
             X, s, p = rows.X, rows.sample_weight, p[:, rows.index]
         m, d = self.n_rows, self.n_features
+        curvature = self._buffers.curvature[: len(s)]
+        if m == 1:
+            # One row of classes: its Gram matrix is the whole Hessian, in parameter order.
+            np.multiply(s, p[0], out=curvature)
+            curvature *= 1.0 - p[0]
+            return weighted_gram(X, curvature, intercept=True)
         derived = None if self.reference else int(np.argmax(p @ s))
         computed = [k for k in range(m) if k != derived]
-        # Parameter indices of row k: its intercept, then its d coefficients.
-        indices = [np.r_[k, m + k * d : m + (k + 1) * d] for k in range(m)]
         hessian = np.empty((self.n_params, self.n_params))
-        curvature = self._buffers.curvature[: len(s)]
+        blocks = HessianBlocks(hessian, m, d)
         for i, row in enumerate(computed):
             for col in computed[i:]:
                 np.multiply(s, p[row], out=curvature)
                 if row == col:
                     curvature *= 1.0 - p[row]
-                    block = weighted_gram(X, curvature, intercept=True)
+                    blocks[row, col] = weighted_gram(X, curvature, intercept=True)
                 else:
                     # c_kl = -s p_k p_l <= 0: the Gram of its magnitude, negated.
                     curvature *= p[col]
-                    block = -weighted_gram(X, curvature, intercept=True)
-                hessian[np.ix_(indices[row], indices[col])] = block
-                hessian[np.ix_(indices[col], indices[row])] = block.T
+                    block = weighted_gram(X, curvature, intercept=True)
+                    np.negative(block, out=block)
+                    blocks[row, col] = block
         if derived is not None:
             corner = np.zeros((d + 1, d + 1))
             for row in computed:
-                block = -sum(hessian[np.ix_(indices[row], indices[col])] for col in computed)
-                hessian[np.ix_(indices[row], indices[derived])] = block
-                hessian[np.ix_(indices[derived], indices[row])] = block.T
+                block = -sum(blocks[row, col] for col in computed)
+                blocks[row, derived] = block
                 corner -= block
             # Symmetric up to the order of summation; make it exactly so.
-            hessian[np.ix_(indices[derived], indices[derived])] = 0.5 * (corner + corner.T)
+            corner += corner.T
+            corner *= 0.5
+            blocks[derived, derived] = corner
         return hessian

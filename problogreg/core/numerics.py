@@ -18,21 +18,26 @@ from scipy.linalg.blas import dsyrk
 #: (Larger blocks mean fewer BLAS calls, which matters only when other
 #: processes compete for the cores: each call synchronises its threads.)
 GRAM_BLOCK_BYTES = 4 * 1024**2
+#: Fewest rows per block: a rank-k update with small k runs far below BLAS speed.
+GRAM_BLOCK_MIN_ROWS = 256
+#: Largest scratch block kept between calls (per thread); wider data get a fresh one.
+GRAM_SCRATCH_LIMIT = 16 * 1024**2
 _SCRATCH = threading.local()
 
 
 def _gram_scratch(rows: int, d: int) -> np.ndarray:
     """A (rows, d) scratch array for :func:`weighted_gram`, kept per thread between calls
-    (up to :data:`GRAM_BLOCK_BYTES`): where freed memory goes back to the operating
+    (up to :data:`GRAM_SCRATCH_LIMIT`): where freed memory goes back to the operating
     system at once (Dask's workers set ``MALLOC_TRIM_THRESHOLD_``), a fresh array per
     call page-faults at a cost comparable to the product itself (a Newton pass over
     Dask blocks in slabs of rows took twice as long)."""
-    if 8 * rows * d > GRAM_BLOCK_BYTES:
+    size = rows * d
+    if 8 * size > GRAM_SCRATCH_LIMIT:
         return np.empty((rows, d))
     buffer = getattr(_SCRATCH, "buffer", None)
-    if buffer is None:
-        buffer = _SCRATCH.buffer = np.empty(GRAM_BLOCK_BYTES // 8)
-    return buffer[: rows * d].reshape(rows, d)
+    if buffer is None or buffer.size < size:
+        buffer = _SCRATCH.buffer = np.empty(max(size, GRAM_BLOCK_BYTES // 8))
+    return buffer[:size].reshape(rows, d)
 
 
 #: The largest |x| of every column must lie in this range for :func:`single_precision`.
@@ -45,9 +50,9 @@ def weighted_gram(X: np.ndarray, weights: np.ndarray, *, intercept: bool = False
     :math:`A = X`, or :math:`A = [1, X]` with ``intercept=True`` (then the
     first row and column are :math:`\sum_i w_i` and :math:`X^\top w`).
     Accumulated over blocks of rows as symmetric rank-k updates (BLAS
-    ``dsyrk``) of :math:`\sqrt{w}\,A`: about 1.6x faster than a general
-    matrix product, and the scaled copy never exceeds one block
-    (:data:`GRAM_BLOCK_BYTES`).
+    ``dsyrk``) of :math:`\sqrt{w}\,A`, the column of ones included, so that one
+    BLAS call per block does all the work; the scaled copy never exceeds one
+    block (:data:`GRAM_BLOCK_BYTES`). The result is Fortran-ordered.
 
     Parameters
     ----------
@@ -59,22 +64,37 @@ def weighted_gram(X: np.ndarray, weights: np.ndarray, *, intercept: bool = False
     if sparse.issparse(X):
         return _sparse_weighted_gram(X, weights, intercept)
     n, d = X.shape
-    block_rows = max(1024, GRAM_BLOCK_BYTES // (8 * d))
+    width = d + intercept
+    block_rows = max(GRAM_BLOCK_MIN_ROWS, GRAM_BLOCK_BYTES // (8 * width))
     root = np.sqrt(weights)
-    block = _gram_scratch(min(n, block_rows), d)
-    upper = np.zeros((d, d), order="F")
+    block = _gram_scratch(min(n, block_rows), width)
+    gram = np.zeros((width, width), order="F")
     for start in range(0, n, block_rows):
         stop = min(n, start + block_rows)
-        scaled = np.multiply(root[start:stop, None], X[start:stop], out=block[: stop - start])
+        scaled = block[: stop - start]
+        if intercept:
+            scaled[:, 0] = root[start:stop]
+        np.multiply(root[start:stop, None], X[start:stop], out=scaled[:, intercept:])
         # scaled.T is Fortran-ordered, so BLAS reads it without a copy.
-        upper = dsyrk(1.0, scaled.T, beta=1.0, c=upper, trans=0, lower=0, overwrite_c=1)
-    gram = np.triu(upper) + np.triu(upper, 1).T
-    if not intercept:
-        return gram
-    # One product over all rows, not one per block: with two BLAS threads a small
-    # product between the syrk calls stalled each block by milliseconds.
-    cross = weights @ X
-    return np.block([[np.sum(weights), cross], [cross[:, None], gram]])
+        gram = dsyrk(1.0, scaled.T, beta=1.0, c=gram, trans=0, lower=0, overwrite_c=1)
+    return fill_lower_triangle(gram)
+
+
+#: Columns copied at a time by :func:`fill_lower_triangle` (a tile stays in cache).
+_TILE = 128
+
+
+def fill_lower_triangle(matrix: np.ndarray) -> np.ndarray:
+    """Copy the upper triangle of a square matrix onto its lower one, in place, tile by
+    tile (``triu(A) + triu(A, 1).T`` would allocate three matrices of its size)."""
+    size = matrix.shape[0]
+    for start in range(0, size, _TILE):
+        stop = min(size, start + _TILE)
+        tile = matrix[start:stop, start:stop]
+        lower = np.tril_indices(stop - start, -1)
+        tile[lower] = tile.T[lower]
+        matrix[stop:, start:stop] = matrix[start:stop, stop:].T
+    return matrix
 
 
 def rows_times_transpose(X, rows: np.ndarray) -> np.ndarray:
@@ -95,6 +115,17 @@ def by_rows(X, rows: np.ndarray) -> bool:
     """Whether one matrix-vector product per row beats one matrix product: for a few rows
     and X in single precision (1.5-2x at q = 3-5, d = 500-20000, one BLAS thread)."""
     return X.dtype == np.float32 and not sparse.issparse(X) and 1 < len(rows) <= 8
+
+
+def rows_times_squares(X, rows: np.ndarray) -> np.ndarray:
+    r""":math:`U (X \circ X)` for rows U (q, n), shape (q, d): :math:`\sum_i u_{ki} x_{ij}^2`.
+
+    For dense X one pass without forming :math:`X \circ X`: a fresh n x d buffer costs
+    more in page faults than the products at the shapes where this is called once
+    (a convergence check, a Laplace diagonal)."""
+    if sparse.issparse(X):
+        return rows_times(squared_entries(X), rows)
+    return np.einsum("kn,nd,nd->kd", rows, X, X)
 
 
 def squared_entries(X):

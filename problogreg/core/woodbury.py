@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg, sparse
 
-from .numerics import rows_times, rows_times_transpose
+from .numerics import rows_times, rows_times_squares, rows_times_transpose
 
 
 class DualSpace:
@@ -67,11 +67,6 @@ class DualSpace:
         self.intercept_map = np.eye(self.n_rows) if contrasts is None else contrasts
         self.kernel = self._kernel()
         self.likelihood = likelihood
-
-    @property
-    def X_squared(self):
-        """X with every entry squared (the likelihood's, formed on first use)."""
-        return self.likelihood.X_squared
 
     def _kernel(self) -> np.ndarray:
         X, inverse = self.X, 1.0 / self.coef_precision
@@ -132,8 +127,8 @@ class WoodburyHessian:
         intercept_map = space.intercept_map
         self.intercept_block = intercept_map.T @ per_sample.sum(axis=2) @ intercept_map
         self.intercept_block += np.diag(space.intercept_precision)
-        self.coef_diagonal = space.coef_precision + rows_times(
-            space.X_squared, np.einsum("kkn->kn", per_sample)
+        self.coef_diagonal = space.coef_precision + rows_times_squares(
+            space.X, np.einsum("kkn->kn", per_sample)
         )
         self.solved_cross = self.solve_coefficients(self.cross)
         schur = self.intercept_block - np.einsum("fkd,gkd->fg", self.cross, self.solved_cross)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import datasets
-from .core.validation import one_line, rows_text
+from .core.validation import format_label, one_line, rows_text
 from .models.map import MAPLogisticRegression
 
 EXIT_INTERNAL = 1
@@ -205,11 +205,16 @@ def run_fit(args) -> None:
     model, kind, elapsed = _fit_model(args, X, y)
     print(
         f"{source}: {X.shape[0]} samples, {X.shape[1]} features, classes "
-        f"{list(model.classes_)}; {kind}; {model.n_iter_} Newton iterations "
+        f"[{classes_text(model)}]; {kind}; {model.n_iter_} Newton iterations "
         f"({elapsed * 1000:.0f} ms), converged={model.converged_}"
     )
     print(f"training accuracy {model.score(X, y):.3f}; log-likelihood {model.log_likelihood_:.3f}")
     print_coefficients(model)
+
+
+def classes_text(model) -> str:
+    """The fitted classes as the user wrote them: ``0, 1``, not ``np.int64(0), ...``."""
+    return ", ".join(format_label(label) for label in model.classes_)
 
 
 def print_coefficients(model: MAPLogisticRegression) -> None:
@@ -259,7 +264,7 @@ def run_blocked_fit(args) -> None:
             client.close()  # the connection only: the cluster is the user's
     print(
         f"{args.parquet}: {model.data_fingerprint_.n_samples} samples, "
-        f"{model.n_features_in_} features, classes {list(model.classes_)}; {kind}; "
+        f"{model.n_features_in_} features, classes [{classes_text(model)}]; {kind}; "
         f"{model.n_iter_} Newton iterations ({elapsed:.1f} s, one pass over the data "
         f"each), converged={model.converged_}"
     )

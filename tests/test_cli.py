@@ -25,6 +25,17 @@ def test_fit_prints_the_coefficient_table(capsys):
     assert main(["fit", "--dataset", "challenger"]) == 0
     out = capsys.readouterr().out
     assert "temperature_f" in out and "std_error" in out and "converged=True" in out
+    assert "classes ['no', 'yes'];" in out
+
+
+def test_numeric_classes_print_as_written(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"dose": rng.normal(size=40), "outcome": np.arange(40) % 2})
+    path = tmp_path / "numeric.csv"
+    frame.to_csv(path, index=False)
+    assert main(["fit", "--csv", str(path), "--target", "outcome"]) == 0
+    out = capsys.readouterr().out
+    assert "classes [0, 1];" in out and "np.int64" not in out
 
 
 def test_mle_on_challenger_matches_statsmodels(capsys):

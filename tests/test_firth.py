@@ -6,16 +6,14 @@ here with hat values (not the package's trace formula), and finite differences o
 penalised log-likelihood computed from scratch.
 """
 
-from importlib import resources
-
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import expit, log_softmax
 
 import problogreg as plr
+from problogreg import datasets
 from problogreg.core import separation
 from problogreg.core.jeffreys import JeffreysPenalty
 from problogreg.core.likelihood import SoftmaxLikelihood
@@ -26,8 +24,7 @@ MLE = {"prior_scale": None, "intercept_prior_scale": None}
 
 
 def endometrial():
-    with resources.files("problogreg").joinpath("data/endometrial.csv").open() as handle:
-        frame = pd.read_csv(handle)
+    frame = datasets.table("endometrial")
     return frame[["NV", "PI", "EH"]], frame["HG"].to_numpy()
 
 

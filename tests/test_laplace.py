@@ -538,8 +538,12 @@ def test_memory_guard_names_both_forms(monkeypatch):
     monkeypatch.setattr(laplace_module, "DENSE_HESSIAN_MAX_BYTES", 10**6)
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(400, 400)), np.arange(400) % 2
-    with pytest.raises(MemoryError, match=r"401 parameters.*400 x 400 matrix"):
+    with pytest.raises(MemoryError, match=r"401 parameters.*400 x 400 matrix") as raised:
         LaplaceLogisticRegression().fit(X, y)
+    # The remedy it names works at this size: the MAP's default solver forms no Hessian.
+    assert "MAPLogisticRegression for a point estimate" in str(raised.value)
+    point = MAPLogisticRegression().fit(X, y)
+    assert point.converged_ and point.result_.hessian is None
 
 
 def test_integer_weights_equal_repeated_rows():

@@ -236,7 +236,8 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
             f"needs {LAPLACE_DENSE_MATRICES} dense {n_params} x {n_params} matrices, "
             f"{needed / 1024**3:.1f} GiB{dual} (limit {DENSE_HESSIAN_MAX_BYTES / 1024**3:.0f} "
             "GiB). Reduce the number of features (selection or PCA) or of samples, or use "
-            "MAPLogisticRegression(solver='lbfgs') for a point estimate."
+            "MAPLogisticRegression for a point estimate (its default solver forms no dense "
+            "Hessian at this size)."
         )
 
     @property

@@ -42,7 +42,8 @@ the decrement has passed.
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg
+from scipy.linalg.lapack import dpotrf as potrf
+from scipy.linalg.lapack import dpotrs as potrs
 
 from .likelihood import curvature_factors
 from .numerics import log_softmax, rows_times, rows_times_squares
@@ -131,29 +132,29 @@ class KernelNewtonSolver:
         """(delta b_F, delta a, K delta a)."""
         root, kernel, intercept_map = self.root, self.kernel, self.space.intercept_map
         r, m, n = root.shape
-        factor = linalg.cho_factor(dual_matrix(kernel, root), lower=True, check_finite=False)
-
-        def solve_dual(rhs: np.ndarray) -> np.ndarray:
-            """(I + C o K)^{-1} rhs for a stack (q, m, n)."""
-            projected = np.einsum("ckn,qkn->qcn", root, rhs @ kernel).reshape(-1, r * n)
-            inner = linalg.cho_solve(factor, projected.T, check_finite=False).T
-            return rhs - np.einsum("ckn,qcn->qkn", root, inner.reshape(-1, r, n))
+        # M is symmetric: its transpose is the Fortran-ordered array LAPACK factors in place.
+        factor, info = potrf(dual_matrix(kernel, root).T, lower=1, overwrite_a=1, clean=0)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"the dual matrix is not positive definite ({info})")
 
         columns = np.broadcast_to(intercept_map.T[:, :, None], (intercept_map.shape[1], m, n))
         intercept_columns = -self.curvature_times(columns)  # -C o (T_F e_f), (m_F, m, n)
-        solved = solve_dual(np.concatenate([-self.gradient_dual[None], intercept_columns]))
-        base, per_intercept = solved[0], solved[1:]
-
-        def intercept_row(v: np.ndarray) -> np.ndarray:
-            """T_F' sum_i C_i (K v)_i for a stack v (..., m, n)."""
-            return (self.curvature_times(v @ kernel).sum(axis=-1)) @ intercept_map
-
+        # (I + C o K)^{-1} rhs for the stack rhs = (-u, -C o T_F e_f), and its product with K.
+        rhs = np.concatenate([-self.gradient_dual[None], intercept_columns])
+        projected = np.einsum("ckn,qkn->qcn", root, rhs @ kernel).reshape(-1, r * n)
+        inner, _ = potrs(factor, projected.T, lower=1)
+        solved = rhs - np.einsum("ckn,qcn->qkn", root, inner.T.reshape(-1, r, n))
+        kernel_solved = solved @ kernel
+        # T_F' sum_i C_i (K v)_i for each solved v: the Schur system's coupling.
+        coupling = self.curvature_times(kernel_solved).sum(axis=-1) @ intercept_map
         block = intercept_map.T @ self.per_sample.sum(axis=2) @ intercept_map
         block[np.diag_indices_from(block)] += self.space.intercept_precision
-        schur = block + intercept_row(per_intercept).T
-        delta_b = np.linalg.solve(schur, -self.gradient_intercepts - intercept_row(base))
-        delta_a = base + np.einsum("f,fkn->kn", delta_b, per_intercept)
-        return delta_b, delta_a, delta_a @ kernel
+        schur = block + coupling[1:].T
+        delta_b = np.linalg.solve(schur, -self.gradient_intercepts - coupling[0])
+        # delta a and K delta a are affine in delta b_F.
+        delta_a = solved[0] + np.einsum("f,fkn->kn", delta_b, solved[1:])
+        kernel_delta = kernel_solved[0] + np.einsum("f,fkn->kn", delta_b, kernel_solved[1:])
+        return delta_b, delta_a, kernel_delta
 
     # 3. convergence check
     def check_convergence(self, delta_b, delta_a, slope: float) -> bool:

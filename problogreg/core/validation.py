@@ -224,9 +224,15 @@ def format_label(value) -> str:
 
 def feature_names(estimator) -> list[str]:
     """The fitted estimator's feature names: its DataFrame columns, else x0, x1, ..."""
-    if hasattr(estimator, "feature_names_in_"):
-        return [str(name) for name in estimator.feature_names_in_]
-    return [f"x{j}" for j in range(estimator.n_features_in_)]
+    columns = getattr(estimator, "feature_names_in_", None)
+    return names_of_features(columns, estimator.n_features_in_)
+
+
+def names_of_features(columns, n_features: int) -> list[str]:
+    """Feature names from DataFrame ``columns`` (None for an array): x0, x1, ... then."""
+    if columns is not None:
+        return [str(name) for name in columns]
+    return [f"x{j}" for j in range(n_features)]
 
 
 def validate_predict_data(estimator, X) -> np.ndarray:

@@ -9,6 +9,7 @@ name classes and features.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
 
 import numpy as np
@@ -31,7 +32,7 @@ from ..core.objective import PosteriorObjective
 from ..core.priors import ResolvedPrior, log_normal_density, resolve_prior
 from ..core.result import MAPResult
 from ..core.separation import MAX_LP_ENTRIES, find_separation, separation_check_fits
-from ..core.validation import FitData, feature_names, format_label, validate_fit_data
+from ..core.validation import FitData, format_label, names_of_features, validate_fit_data
 
 #: Newton iterations allowed for the warm start of a fit of Dask data (a fit to a sample
 #: of its rows); one that needs more (e.g. a separable sample) is not used.
@@ -164,7 +165,7 @@ def mode_finder(
     return ModeFinder(
         objective,
         data.classes,
-        feature_names(estimator),
+        getattr(estimator, "feature_names_in_", None),
         solver=solver,
         tol=tol,
         max_iter=max_iter,
@@ -180,13 +181,14 @@ class ModeFinder:
     objective : PosteriorObjective
     classes : ndarray
         Class labels, for messages.
-    feature_names : list of str
+    columns : ndarray or None
+        The training DataFrame's column names (None for an array), for messages.
     solver, tol, max_iter : as for :class:`~problogreg.MAPLogisticRegression`.
     """
 
     objective: PosteriorObjective
     classes: np.ndarray
-    feature_names: list
+    columns: np.ndarray | None
     solver: str = "auto"
     tol: float = 1e-8
     max_iter: int = 100
@@ -194,6 +196,12 @@ class ModeFinder:
     @property
     def layout(self):
         return self.objective.layout
+
+    @functools.cached_property
+    def feature_names(self) -> list[str]:
+        """Formed only when a message needs them: thousands of names cost a wide fit of
+        milliseconds a few percent."""
+        return names_of_features(self.columns, self.objective.likelihood.n_features)
 
     def solve(self, start: np.ndarray | None = None) -> MAPResult:
         """The mode (from zeros, or a warm start), checked for separation."""

@@ -160,8 +160,13 @@ class KernelNewtonSolver:
     def check_convergence(self, delta_b, delta_a, slope: float) -> bool:
         if -0.5 * slope > self.tol * self.scale:
             return False
-        space = self.space
+        space, threshold = self.space, STEP_TOLERANCE_FACTOR * self.tol
         delta_w = rows_times(space.X, delta_a) / space.coef_precision
+        # H_jj >= lambda_j: a step too long even on the prior's curvature alone fails the test
+        # without the data's diagonal (a pass over X), as it does in the late steps before
+        # the last.
+        if np.max(np.abs(delta_w) * np.sqrt(space.coef_precision / self.scale)) > threshold:
+            return False
         own = np.einsum("kkn->kn", self.per_sample)
         coef_diagonal = space.coef_precision + rows_times_squares(space.X, own)
         intercept_map = space.intercept_map
@@ -172,7 +177,7 @@ class KernelNewtonSolver:
             float(np.max(np.abs(delta_b) * np.sqrt(intercept_diagonal / self.scale), initial=0)),
             float(np.max(np.abs(delta_w) * np.sqrt(coef_diagonal / self.scale))),
         )
-        return largest <= STEP_TOLERANCE_FACTOR * self.tol
+        return largest <= threshold
 
     # 5. line search
     def line_search(self, delta_b, delta_a, kernel_delta, slope: float) -> bool:

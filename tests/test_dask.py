@@ -177,11 +177,11 @@ def test_map_matches_scikit_learn(client):
 
 
 def test_autoscale_uses_weighted_column_sd(client, monkeypatch):
-    """Moments merged across slabs of 1024 rows and blocks of 700."""
-    monkeypatch.setattr(blocked, "SLAB_BYTES", 1024 * 8 * 4)
+    """Moments merged across slabs of 1024 rows and blocks of 2500."""
+    monkeypatch.setattr(blocked_data, "CHECK_SLAB_BYTES", 1024 * 8 * 4)
     X, y = binary_data()
     weights = np.random.default_rng(2).uniform(0.0, 3.0, len(y))
-    fitted = MAPLogisticRegression(prior_scale=2.0).fit(*as_dask(X, y, weights, rows=700))
+    fitted = MAPLogisticRegression(prior_scale=2.0).fit(*as_dask(X, y, weights, rows=2500))
     mean = np.average(X, axis=0, weights=weights)
     sd = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=weights))
     np.testing.assert_allclose(fitted.prior_scale_, 2.0 / sd, rtol=1e-12)

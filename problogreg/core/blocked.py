@@ -76,9 +76,11 @@ def block_rows_of(array) -> list:
     return list(array.to_delayed().ravel())
 
 
-def slab_rows(n_features: int) -> int:
-    """Rows per slab of :func:`block_terms` (:data:`SLAB_BYTES` of float64)."""
-    return max(1024, SLAB_BYTES // (8 * max(n_features, 1)))
+def slab_rows(n_features: int, slab_bytes: int | None = None) -> int:
+    """Rows per slab: ``slab_bytes`` of float64 (by default :data:`SLAB_BYTES`, the slabs
+    of :func:`block_terms`), but at least 1024."""
+    slab_bytes = SLAB_BYTES if slab_bytes is None else slab_bytes
+    return max(1024, slab_bytes // (8 * max(n_features, 1)))
 
 
 def encode_labels(labels, classes: np.ndarray) -> np.ndarray:
@@ -106,28 +108,37 @@ class BlockTerms:
         )
 
 
-def slab_likelihoods(X, labels, weights, classes, reference: bool):
-    """The in-memory likelihood of each slab of rows of one block (float64 rows, codes by
-    ``classes``, unit weights when ``weights`` is None); one slab, empty, for an empty
-    block, so that it contributes zeros.
+def float64_slabs(X, rows: int):
+    """Consecutive slabs of ``rows`` rows of X (the last may be shorter; one empty slab if
+    X has no rows), each as ``(rows of X, C-ordered float64 array)``.
 
-    Rows that are not float64 already are converted into one buffer, reused by every
-    slab: each likelihood is valid only until the next one is made.
+    Slabs are views where X is C-ordered float64 already; otherwise they are converted
+    into one buffer, reused by every slab, so that no temporary of the block's size is
+    formed: each slab is valid only until the next one is made.
     """
-    n = len(labels)
-    rows = slab_rows(X.shape[1])
+    n = len(X)
     convert = X.dtype != np.float64 or not X.flags.c_contiguous
     buffer = np.empty((min(n, rows), X.shape[1])) if convert else None
     for start in range(0, max(n, 1), rows):
-        slab = slice(start, min(n, start + rows))
-        features = X[slab]
+        part = slice(start, min(n, start + rows))
+        slab = X[part]
         if convert:
-            features = buffer[: slab.stop - start]
-            np.copyto(features, X[slab], casting="unsafe")
+            slab = buffer[: part.stop - start]
+            np.copyto(slab, X[part], casting="unsafe")
+        yield part, slab
+
+
+def slab_likelihoods(X, labels, weights, classes, reference: bool):
+    """The in-memory likelihood of each slab of rows of one block (float64 rows, codes by
+    ``classes``, unit weights when ``weights`` is None); one slab, empty, for an empty
+    block, so that it contributes zeros. Each likelihood is valid only until the next one
+    is made (see :func:`float64_slabs`).
+    """
+    for part, features in float64_slabs(X, slab_rows(X.shape[1])):
         yield SoftmaxLikelihood(
             features,
-            encode_labels(labels[slab], classes),
-            np.ones(slab.stop - start) if weights is None else np.asarray(weights[slab], float),
+            encode_labels(labels[part], classes),
+            np.ones(len(features)) if weights is None else np.asarray(weights[part], float),
             len(classes),
             reference,
         )

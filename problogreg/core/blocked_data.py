@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blocked import BlockedLikelihood, RowSample, encode_labels, slab_rows
+from .blocked import BlockedLikelihood, RowSample, encode_labels, float64_slabs, slab_rows
 from .validation import (
     BLOCKED_DATA,
     MAX_ABS_FEATURE,
@@ -206,7 +206,7 @@ def _missing_labels(labels: np.ndarray) -> int:
 def _block_summary(X, labels, weights, sample_rows: tuple[int, int], block_id: int) -> dict:
     """Everything the fit checks or needs of one block, in O(features + classes) numbers,
     and :data:`SAMPLE_FRACTION` of its rows, clipped to ``sample_rows`` (fewest, most),
-    drawn at random. X is read once, in slabs of rows."""
+    drawn at random. X is read once, in slabs of rows (:func:`_column_summary`)."""
     labels = np.asarray(labels)
     n = len(X)
     weights = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -217,25 +217,11 @@ def _block_summary(X, labels, weights, sample_rows: tuple[int, int], block_id: i
     }
     if len(set(summary["rows"])) > 1:
         return summary
-    # The largest magnitude per column is NaN if the column has a NaN, inf if an inf.
-    magnitude = np.zeros(X.shape[1])
-    moments = (0.0, 0.0, 0.0)
-    rows = slab_rows(X.shape[1])
-    # Every slab is worked on in two float64 buffers: fresh arrays per slab page-fault in
-    # Dask workers (see numerics._gram_scratch).
-    buffers = np.empty((2, min(n, rows), X.shape[1]))
-    for start in range(0, n, rows):
-        slab, scratch = buffers[:, : min(n, start + rows) - start]
-        np.copyto(slab, X[start : start + rows], casting="unsafe")
-        np.maximum(magnitude, np.abs(slab, out=scratch).max(axis=0, initial=0.0), out=magnitude)
-        moments = _merge_moments(moments, _moments(slab, weights[start : start + rows]))
-    summary.update(
-        non_finite=~np.isfinite(magnitude),
-        too_large=np.isfinite(magnitude) & (magnitude > MAX_ABS_FEATURE),
-    )
-    if summary["missing_labels"] or summary["bad_weights"] or summary["non_finite"].any():
+    non_finite, too_large, moments = _column_summary(X, weights)
+    summary.update(non_finite=non_finite, too_large=too_large)
+    if summary["missing_labels"] or summary["bad_weights"] or non_finite.any():
         return summary
-    classes, codes = np.unique(labels, return_inverse=True)
+    classes, class_weight = _class_weights(labels, weights)
     step = max(1, n // FINGERPRINT_ROWS_PER_BLOCK)
     digest = hashlib.blake2b(
         np.ascontiguousarray(X[::step], dtype=np.float64).tobytes(), digest_size=12
@@ -249,10 +235,14 @@ def _block_summary(X, labels, weights, sample_rows: tuple[int, int], block_id: i
     )
     summary.update(
         classes=classes,
-        class_weight=np.bincount(codes.ravel(), weights=weights, minlength=len(classes)),
+        class_weight=class_weight,
         moments=moments,
         digest=digest.digest(),
-        sample=(np.asarray(X[drawn], dtype=np.float64), labels[drawn], weights[drawn]),
+        sample=(
+            np.asarray(np.take(X, drawn, axis=0), dtype=np.float64),
+            labels[drawn],
+            weights[drawn],
+        ),
     )
     return summary
 
@@ -260,17 +250,86 @@ def _block_summary(X, labels, weights, sample_rows: tuple[int, int], block_id: i
 #: Seed of the rows drawn in each block (with the block's number): the same data always
 #: give the same sample, and so the same fit.
 SAMPLE_SEED = 14
+#: Float64 bytes of the rows checked and summarised together in the validation pass: few
+#: enough to stay in a core's cache from the first reduction over them to the last.
+CHECK_SLAB_BYTES = 1024**2
+#: Relative margin below :data:`MAX_ABS_FEATURE` within which :func:`_column_summary`
+#: looks at a slab column by column: far more than the rounding of its bound.
+BOUND_MARGIN = 1e-9
 
 
-def _moments(X: np.ndarray, weights: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Total weight, weighted mean and weighted sum of squared deviations of each column
-    (X, a scratch buffer, is overwritten)."""
+def _column_summary(X, weights) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """Which columns of X hold NaN or infinite values, which hold finite values beyond
+    :data:`MAX_ABS_FEATURE` in magnitude, and every column's weighted moments
+    (:func:`_moments` of each slab of rows, merged by :func:`_merge_moments`).
+
+    X is read once, in slabs of :data:`CHECK_SLAB_BYTES`. A slab passes when the
+    bound on its largest magnitude that :func:`_moments` returns is finite and below
+    :data:`MAX_ABS_FEATURE` (less :data:`BOUND_MARGIN`); only a slab that fails is
+    looked at column by column.
+    """
+    # The largest |x| of each column over the slabs that failed: NaN if the column has
+    # a NaN there, inf if an inf.
+    magnitude = np.zeros(X.shape[1])
+    moments = (0.0, 0.0, 0.0)
+    rows = slab_rows(X.shape[1], CHECK_SLAB_BYTES)
+    scratch = np.empty((min(len(X), rows), X.shape[1]))
+    for part, slab in float64_slabs(X, rows):
+        slab_moments, bound = _moments(slab, weights[part], scratch[: len(slab)])
+        if not bound <= MAX_ABS_FEATURE * (1 - BOUND_MARGIN):
+            np.maximum(magnitude, np.maximum(slab.max(axis=0), -slab.min(axis=0)), out=magnitude)
+        moments = _merge_moments(moments, slab_moments)
+    finite = np.isfinite(magnitude)
+    return ~finite, finite & (magnitude > MAX_ABS_FEATURE), moments
+
+
+def _moments(X: np.ndarray, weights: np.ndarray, scratch: np.ndarray):
+    r"""Total weight, weighted mean and weighted sum of squared deviations of each column,
+
+    .. math::
+
+        W = \sum_i s_i, \qquad \bar x = \sum_i s_i x_i / W, \qquad
+        M_2 = \sum_i s_i (x_i - \bar x)^2
+
+    (zeros if :math:`W = 0`), and an upper bound on the largest magnitude in X,
+
+    .. math::
+
+        \max_j |\bar x_j| + \max_{ij} |x_{ij} - \bar x_j|
+
+    (with :math:`\bar x = 0` if :math:`W = 0`), from the squared deviations, so not
+    finite if X has a NaN or an infinite value, or a deviation whose square overflows.
+    One read of X for the mean and one, in cache, for the deviations; ``scratch``, of
+    X's shape, is overwritten, X is not.
+    """
     total = float(weights.sum())
-    if total == 0:
-        return 0.0, 0.0, 0.0
-    mean = weights @ X / total
-    X -= mean
-    return total, mean, weights @ np.square(X, out=X)
+    mean = weights @ X / total if total > 0 else np.zeros(X.shape[1])
+    squares = np.square(np.subtract(X, mean, out=scratch), out=scratch)
+    # A NaN in X is in the deviations whatever the weights, and propagates through both
+    # reductions (over contiguous memory, so fast).
+    bound = np.max(np.abs(mean), initial=0.0) + np.sqrt(np.max(squares, initial=0.0))
+    if not total > 0:
+        return (0.0, 0.0, 0.0), bound
+    return (total, mean, weights @ squares), bound
+
+
+def _class_weights(labels: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct labels of a block, sorted, and the total weight of each (zero for a
+    label whose rows all have zero weight).
+
+    Integer labels spanning no more values than the block has rows are counted by
+    their offsets from the smallest (no sort); others are sorted by ``np.unique``.
+    """
+    if labels.dtype.kind in "biu" and len(labels):
+        low = int(labels.min())
+        span = int(labels.max()) - low + 1
+        if span <= len(labels):
+            codes = np.subtract(labels, low, dtype=np.intp)
+            present = np.flatnonzero(np.bincount(codes, minlength=span))
+            class_weight = np.bincount(codes, weights=weights, minlength=span)[present]
+            return (present + low).astype(labels.dtype), class_weight
+    classes, codes = np.unique(labels, return_inverse=True)
+    return classes, np.bincount(codes.ravel(), weights=weights, minlength=len(classes))
 
 
 def _merge_moments(a, b):

@@ -305,6 +305,85 @@ def test_bad_input_is_reported():
         MAPLogisticRegression().fit(*as_dask(X, y, -np.ones(len(y))))
 
 
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (np.nan, "NaN or infinite values"),
+        (-np.inf, "NaN or infinite values"),
+        (-1e200, r"values larger than 1e\+150 in magnitude"),
+        (np.nextafter(1e150, np.inf), r"values larger than 1e\+150 in magnitude"),
+    ],
+)
+def test_a_bad_value_in_one_block_is_named(value, problem):
+    """One bad entry, in the middle of the third block, in a row of zero weight (which
+    the weighted sums would not see), is reported with its column."""
+    X, y = binary_data(n=2000)
+    weights = np.ones(len(y))
+    X[1250, 3], weights[1250] = value, 0.0
+    with pytest.raises(ValueError, match=rf"X has {problem}.* in columns \['x3'\]\. "):
+        MAPLogisticRegression().fit(*as_dask(X, y, weights, rows=500))
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "float32"])
+def test_column_summary_against_numpy(monkeypatch, layout):
+    """Flags and weighted moments of a block read in slabs of 1024 rows (the second of
+    weight zero, the last short), against numpy over the whole block: a NaN (column 0),
+    an inf (1), values beyond MAX_ABS_FEATURE (2, 5) are flagged, values of magnitude
+    MAX_ABS_FEATURE (3, 4) are not (but overflow float32); columns 6 and 7 are clean."""
+    monkeypatch.setattr(blocked_data, "CHECK_SLAB_BYTES", 1024 * 8 * 8)
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(3000, 8))
+    X[:, 6:] = X[:, 6:] * [1e3, 1e-3] + [5e3, 0.0]
+    weights = rng.uniform(0.0, 2.0, len(X))
+    weights[1024:2048] = 0.0
+    limit = blocked_data.MAX_ABS_FEATURE
+    beyond = np.nextafter(limit, np.inf)
+    X[2000, 0], X[20, 1], X[1100, 2] = np.nan, np.inf, -2 * limit
+    X[10, 3], X[1500, 4], X[2999, 5] = limit, -limit, beyond
+    if layout == "float32":
+        with np.errstate(over="ignore"):
+            block = X.astype(np.float32)
+    else:
+        block = np.asarray(X, order=layout)
+    values = block.astype(np.float64)
+    non_finite, too_large, (total, mean, m2) = blocked_data._column_summary(block, weights)
+    expected_non_finite = ~np.all(np.isfinite(values), axis=0)
+    np.testing.assert_array_equal(non_finite, expected_non_finite)
+    np.testing.assert_array_equal(
+        too_large, ~expected_non_finite & np.any(np.abs(values) > limit, axis=0)
+    )
+    assert expected_non_finite[:2].all() and too_large[[2, 5]].all() == (layout != "float32")
+    clean = values[:, 6:]
+    expected_mean = np.average(clean, axis=0, weights=weights)
+    np.testing.assert_allclose(total, weights.sum(), rtol=1e-14)
+    np.testing.assert_allclose(mean[6:], expected_mean, rtol=1e-12)
+    np.testing.assert_allclose(m2[6:], weights @ (clean - expected_mean) ** 2, rtol=1e-12)
+    non_finite, too_large, _ = blocked_data._column_summary(block[:, 6:], weights)
+    assert not non_finite.any() and not too_large.any()
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array([1, -128, 127, 1, -128, 127, 1, 1], dtype=np.int8),
+        np.array([True, True, False, True, False, True, True, True]),
+        np.array([0, 10**12, 0, 10**12, 0, 0, 0, 10**12], dtype=np.uint64),
+        np.array(["b", "a", "b", "c", "a", "a", "b", "b"], dtype=object),
+        np.array([2.0, 0.5, 2.0, 2.0, 0.5, 0.5, 2.0, 2.0]),
+    ],
+)
+def test_class_weights_against_numpy(labels):
+    """Classes present (also one whose every row has zero weight) and their weights."""
+    weights = np.array([0.5, 0.0, 2.0, 1.5, 0.0, 3.0, 1.0, 0.25])
+    classes, class_weight = blocked_data._class_weights(labels, weights)
+    expected = np.unique(labels)
+    np.testing.assert_array_equal(classes, expected)
+    assert classes.dtype == expected.dtype
+    np.testing.assert_allclose(
+        class_weight, [weights[labels == c].sum() for c in expected], rtol=1e-15
+    )
+
+
 def test_flat_prior_on_separable_data_names_the_sample_checked():
     rng = np.random.default_rng(4)
     x = rng.normal(size=4000)

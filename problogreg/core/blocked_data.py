@@ -274,11 +274,15 @@ def _column_summary(X, weights) -> tuple[np.ndarray, np.ndarray, tuple]:
     moments = (0.0, 0.0, 0.0)
     rows = slab_rows(X.shape[1], CHECK_SLAB_BYTES)
     scratch = np.empty((min(len(X), rows), X.shape[1]))
-    for part, slab in float64_slabs(X, rows):
-        slab_moments, bound = _moments(slab, weights[part], scratch[: len(slab)])
-        if not bound <= MAX_ABS_FEATURE * (1 - BOUND_MARGIN):
-            np.maximum(magnitude, np.maximum(slab.max(axis=0), -slab.min(axis=0)), out=magnitude)
-        moments = _merge_moments(moments, slab_moments)
+    # Moments with non-finite values or overflow are not used (the fit stops with the
+    # error these flags raise), so their arithmetic is not warned about.
+    with np.errstate(invalid="ignore", over="ignore"):
+        for part, slab in float64_slabs(X, rows):
+            slab_moments, bound = _moments(slab, weights[part], scratch[: len(slab)])
+            if not bound <= MAX_ABS_FEATURE * (1 - BOUND_MARGIN):
+                largest = np.maximum(slab.max(axis=0), -slab.min(axis=0))
+                np.maximum(magnitude, largest, out=magnitude)
+            moments = _merge_moments(moments, slab_moments)
     finite = np.isfinite(magnitude)
     return ~finite, finite & (magnitude > MAX_ABS_FEATURE), moments
 

@@ -259,14 +259,15 @@ BOUND_MARGIN = 1e-9
 
 
 def _column_summary(X, weights) -> tuple[np.ndarray, np.ndarray, tuple]:
-    """Which columns of X hold NaN or infinite values, which hold finite values beyond
+    r"""Which columns of X hold NaN or infinite values, which hold finite values beyond
     :data:`MAX_ABS_FEATURE` in magnitude, and every column's weighted moments
     (:func:`_moments` of each slab of rows, merged by :func:`_merge_moments`).
 
     X is read once, in slabs of :data:`CHECK_SLAB_BYTES`. A slab passes when the
-    bound on its largest magnitude that :func:`_moments` returns is finite and below
-    :data:`MAX_ABS_FEATURE` (less :data:`BOUND_MARGIN`); only a slab that fails is
-    looked at column by column.
+    bound on its largest magnitude that :func:`_moments` returns is at most
+    :math:`(1 - \epsilon)` :data:`MAX_ABS_FEATURE`, :math:`\epsilon` =
+    :data:`BOUND_MARGIN` (so it is finite); only a slab that fails is looked at column
+    by column, for the largest :math:`|x|` of each.
     """
     # The largest |x| of each column over the slabs that failed: NaN if the column has
     # a NaN there, inf if an inf.

@@ -227,7 +227,8 @@ def _block_summary(X, labels, weights, sample_rows: tuple[int, int], block_id: i
         np.ascontiguousarray(X[::step], dtype=np.float64).tobytes(), digest_size=12
     )
     digest.update(np.asarray([str(label) for label in labels[::step]]).astype("U").tobytes())
-    digest.update(np.ascontiguousarray(weights).tobytes())
+    # Hashed through its buffer: a bytes copy of the weights page-faults in Dask workers.
+    digest.update(np.ascontiguousarray(weights))
     drawn = np.sort(
         np.random.default_rng([SAMPLE_SEED, block_id]).choice(
             n, min(n, int(np.clip(np.ceil(SAMPLE_FRACTION * n), *sample_rows))), replace=False
@@ -463,7 +464,6 @@ def _raise_for_bad_blocks(estimator, summaries: list[dict]) -> None:
             f"sample_weight has {bad_weights} negative, NaN or infinite values; weights "
             "must be finite and >= 0."
         )
-    names = feature_names(estimator)
     for key, problem, fix in (
         (
             "non_finite",
@@ -478,5 +478,6 @@ def _raise_for_bad_blocks(estimator, summaries: list[dict]) -> None:
     ):
         bad = np.any([part[key] for part in summaries], axis=0)
         if bad.any():
+            names = feature_names(estimator)
             columns = [names[j] for j in np.flatnonzero(bad)]
             raise ValueError(f"X has {problem} in columns {columns}. {fix}")

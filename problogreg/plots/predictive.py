@@ -12,18 +12,18 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats
 
-from .core.likelihood import SoftmaxLikelihood
-from .core.objective import PosteriorObjective
-from .core.validation import (
+from ..core.likelihood import SoftmaxLikelihood
+from ..core.objective import PosteriorObjective
+from ..core.validation import (
     check_random_state,
     encode_labels,
     feature_names,
     validate_predict_data,
     validate_training_data,
 )
-from .posterior.arviz_io import flat_draws, posterior_tree
-from .posterior.draws import DrawPredictor
-from .posterior.gaussian import laplace_posterior
+from ..posterior.arviz_io import flat_draws, posterior_tree
+from ..posterior.draws import DrawPredictor
+from ..posterior.gaussian import laplace_posterior
 
 
 def _figure(ax):

@@ -132,6 +132,27 @@ def test_block_terms_equal_in_memory_kernels(monkeypatch, n_classes, dtype):
         )
 
 
+def test_unaligned_blocks_are_read_through_an_aligned_copy(monkeypatch):
+    """A block Dask received from another worker can sit unaligned in its bytes; its
+    slabs are aligned copies, and its terms equal those of the aligned block."""
+    monkeypatch.setattr(blocked, "SLAB_BYTES", 1024 * 8 * 4)
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(2500, 4))
+    raw = bytearray(X.nbytes + 4)
+    unaligned = np.frombuffer(raw, dtype=np.float64, offset=4, count=X.size).reshape(X.shape)
+    unaligned[...] = X
+    assert not unaligned.flags.aligned
+    slabs = list(blocked.float64_slabs(unaligned, 1024))
+    assert all(slab.flags.aligned and slab.flags.c_contiguous for _, slab in slabs)
+    labels = rng.integers(0, 2, len(X))
+    classes, theta = np.array([0, 1]), rng.normal(size=5)
+    expected = blocked.block_terms(X, labels, None, theta, classes, True, True)
+    terms = blocked.block_terms(unaligned, labels, None, theta, classes, True, True)
+    assert terms.loss == expected.loss
+    np.testing.assert_array_equal(terms.gradient, expected.gradient)
+    np.testing.assert_array_equal(terms.hessian, expected.hessian)
+
+
 def test_warm_start_from_a_sample_takes_few_passes(client, monkeypatch):
     """A tenth of the rows drawn in the validation pass (stratified by block, weighted up)
     starts exact Newton close enough to finish in a few passes, at the in-memory optimum."""

@@ -6,6 +6,7 @@ a plain matrix product with ``diag(w)``.
 """
 
 import decimal
+import threading
 import warnings
 
 import numpy as np
@@ -14,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
+from problogreg.core import numerics
 from problogreg.core.layout import helmert_basis
 from problogreg.core.likelihood import SoftmaxLikelihood
 from problogreg.core.numerics import log_softmax, weighted_gram
@@ -223,6 +225,26 @@ def test_weighted_gram_with_intercept_over_tiles_and_blocks(n, d):
     gram = weighted_gram(X, weights, intercept=True)
     assert_allclose(gram, (design.T * weights) @ design, rtol=1e-12, atol=1e-10)
     assert np.array_equal(gram, gram.T)
+
+
+def test_thread_scratch_is_kept_per_name_and_thread(monkeypatch):
+    first = numerics.thread_scratch("test", (3, 4))
+    again = numerics.thread_scratch("test", (2, 5))
+    assert np.shares_memory(first, again) and again.shape == (2, 5)
+    assert not np.shares_memory(first, numerics.thread_scratch("other", (3, 4)))
+    elsewhere = []
+    worker = threading.Thread(
+        target=lambda: elsewhere.append(numerics.thread_scratch("test", (3, 4)))
+    )
+    worker.start()
+    worker.join()
+    assert not np.shares_memory(first, elsewhere[0])
+    monkeypatch.setattr(numerics, "SCRATCH_LIMIT_BYTES", 8 * 11)
+    assert not np.shares_memory(first, numerics.thread_scratch("test", (3, 4)))
+    ones = numerics.thread_prefix(np.ones, 5)
+    assert np.array_equal(ones, np.ones(5)) and not ones.flags.writeable
+    assert np.array_equal(numerics.thread_prefix(np.arange, 7), np.arange(7))
+    assert np.array_equal(numerics.thread_prefix(np.arange, 3), np.arange(3))
 
 
 def test_weighted_gram_on_many_rows():

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .likelihood import ParameterShape, SoftmaxLikelihood
-from .numerics import GRAM_BLOCK_BYTES
+from .numerics import GRAM_BLOCK_BYTES, thread_prefix, thread_scratch
 
 #: Terms added per node of the reduction tree.
 TREE_WIDTH = 8
@@ -85,7 +85,7 @@ def slab_rows(n_features: int, slab_bytes: int | None = None) -> int:
 
 def encode_labels(labels, classes: np.ndarray) -> np.ndarray:
     """Class codes of raw labels: ``classes[codes[i]] == labels[i]``."""
-    return np.searchsorted(classes, np.asarray(labels)).astype(np.intp)
+    return np.searchsorted(classes, np.asarray(labels)).astype(np.intp, copy=False)
 
 
 @dataclass
@@ -112,13 +112,16 @@ def float64_slabs(X, rows: int):
     """Consecutive slabs of ``rows`` rows of X (the last may be shorter; one empty slab if
     X has no rows), each as ``(rows of X, C-ordered float64 array)``.
 
-    Slabs are views where X is C-ordered float64 already; otherwise they are converted
-    into one buffer, reused by every slab, so that no temporary of the block's size is
-    formed: each slab is valid only until the next one is made.
+    Slabs are views where X is C-ordered, aligned float64 already; otherwise they are
+    converted into one buffer kept per thread (:func:`~problogreg.core.numerics.thread_scratch`),
+    reused by every slab and every block, so that no temporary of the block's size is
+    formed: each slab is valid only until the next one is made in the same thread.
     """
     n = len(X)
-    convert = X.dtype != np.float64 or not X.flags.c_contiguous
-    buffer = np.empty((min(n, rows), X.shape[1])) if convert else None
+    # Blocks Dask moved between workers can sit unaligned in the received bytes: numpy
+    # and BLAS read those three times slower than a copy costs.
+    convert = X.dtype != np.float64 or not (X.flags.c_contiguous and X.flags.aligned)
+    buffer = thread_scratch("slab-float64", (min(n, rows), X.shape[1])) if convert else None
     for start in range(0, max(n, 1), rows):
         part = slice(start, min(n, start + rows))
         slab = X[part]
@@ -131,16 +134,19 @@ def float64_slabs(X, rows: int):
 def slab_likelihoods(X, labels, weights, classes, reference: bool):
     """The in-memory likelihood of each slab of rows of one block (float64 rows, codes by
     ``classes``, unit weights when ``weights`` is None); one slab, empty, for an empty
-    block, so that it contributes zeros. Each likelihood is valid only until the next one
-    is made (see :func:`float64_slabs`).
+    block, so that it contributes zeros. Their per-sample arrays, like the converted
+    rows, live in per-thread scratch memory: each likelihood is valid only until the next
+    one is made in the same thread (see :func:`float64_slabs`).
     """
     for part, features in float64_slabs(X, slab_rows(X.shape[1])):
+        n = len(features)
         yield SoftmaxLikelihood(
             features,
             encode_labels(labels[part], classes),
-            np.ones(len(features)) if weights is None else np.asarray(weights[part], float),
+            thread_prefix(np.ones, n) if weights is None else np.asarray(weights[part], float),
             len(classes),
             reference,
+            scratch="slab",
         )
 
 
@@ -166,7 +172,7 @@ def block_terms(X, labels, weights, theta, classes, reference: bool, want_hessia
             loss,
             gradient,
             likelihood.hessian(theta) if want_hessian else None,
-            float(np.max(likelihood.pointwise_log_likelihood(theta), initial=-np.inf)),
+            likelihood.largest_log_likelihood(theta),
         )
         total = part if total is None else total + part
     return total

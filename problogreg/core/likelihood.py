@@ -51,6 +51,8 @@ from .numerics import (
     rows_times_transpose,
     single_precision,
     squared_entries,
+    thread_prefix,
+    thread_scratch,
     weighted_gram,
 )
 
@@ -132,16 +134,16 @@ class _Buffers:
     """Per-sample scratch arrays, class-major (K, n), reused by every evaluation.
 
     Allocating arrays this size afresh costs page faults comparable to the
-    arithmetic done on them.
+    arithmetic done on them. With ``scratch`` (a name) they are views of one per-thread
+    array (:func:`~problogreg.core.numerics.thread_scratch`).
     """
 
-    def __init__(self, n_classes: int, n_samples: int):
-        self.log_proba = np.empty((n_classes, n_samples))
-        self.proba = np.empty((n_classes, n_samples))
-        self.residual = np.empty((n_classes, n_samples))
-        self.column = np.empty(n_samples)
-        self.log_total = np.empty(n_samples)
-        self.curvature = np.empty(n_samples)
+    def __init__(self, n_classes: int, n_samples: int, scratch: str | None = None):
+        shape = (3 * n_classes + 3, n_samples)
+        rows = np.empty(shape) if scratch is None else thread_scratch(scratch, shape)
+        k = n_classes
+        self.log_proba, self.proba, self.residual = rows[:k], rows[k : 2 * k], rows[2 * k : 3 * k]
+        self.column, self.log_total, self.curvature = rows[3 * k :]
 
 
 @dataclass(frozen=True)
@@ -241,9 +243,14 @@ class SoftmaxLikelihood(ParameterShape):
     reference : bool
         True for the reference parametrisation (class 0 fixed at zero; always
         the case for two classes), False for the symmetric one.
+    scratch : str, optional
+        Keep the per-sample arrays in per-thread scratch memory under this name
+        (:func:`~problogreg.core.numerics.thread_scratch`), for likelihoods of
+        consecutive slabs of rows: such a likelihood is valid only until the next one
+        with the same name is made in the same thread.
     """
 
-    def __init__(self, X, y, sample_weight, n_classes: int, reference: bool):
+    def __init__(self, X, y, sample_weight, n_classes: int, reference: bool, *, scratch=None):
         super().__init__(n_classes, X.shape[1], reference)
         self.X = X
         self.y = y
@@ -251,10 +258,18 @@ class SoftmaxLikelihood(ParameterShape):
         n = len(y)
         self.n_samples = n
         self.total_weight = float(np.sum(sample_weight))
+        self._scratch = scratch
         # Flat index of (y_i, i) in a class-major (K, n) array, and s_i [y_i = k].
-        self._observed_index = np.asarray(y) * n + np.arange(n)
-        self._observed_weight = np.zeros((n_classes, n))
-        self._observed_weight.ravel()[self._observed_index] = sample_weight
+        if scratch is None:
+            index, observed = np.empty(n, np.intp), np.zeros((n_classes, n))
+        else:
+            index = thread_scratch(f"{scratch}-index", (n,), np.intp)
+            observed = thread_scratch(f"{scratch}-observed", (n_classes, n))
+            observed.fill(0.0)
+        np.multiply(y, n, out=index, dtype=np.intp)
+        self._observed_index = np.add(index, thread_prefix(np.arange, n), out=index)
+        self._observed_weight = observed
+        observed.ravel()[index] = sample_weight
         self._last: _Evaluation | None = None
         self._buffers: _Buffers | None = None
 
@@ -281,7 +296,7 @@ class SoftmaxLikelihood(ParameterShape):
         if last is not None and np.array_equal(last.theta, theta):
             return last
         if self._buffers is None:
-            self._buffers = _Buffers(self.n_classes, len(self.y))
+            self._buffers = _Buffers(self.n_classes, len(self.y), self._scratch)
         buffers = self._buffers
         self._last = None  # its arrays are overwritten now
         log_proba = self._logits_by_class(theta, self.X, out=buffers.log_proba)
@@ -302,6 +317,13 @@ class SoftmaxLikelihood(ParameterShape):
     def pointwise_log_likelihood(self, theta: np.ndarray) -> np.ndarray:
         """Unweighted :math:`\\log p(y_i | x_i, \\theta)` for every sample, shape (n,)."""
         return np.take(self._evaluate(theta).log_proba, self._observed_index)
+
+    def largest_log_likelihood(self, theta: np.ndarray) -> float:
+        """:math:`\\max_i \\log p(y_i | x_i, \\theta)` (-inf without samples), the values
+        gathered into a scratch buffer rather than a new array."""
+        log_proba = self._evaluate(theta).log_proba
+        observed = np.take(log_proba, self._observed_index, out=self._buffers.column)
+        return float(np.max(observed, initial=-np.inf))
 
     def loss(self, theta: np.ndarray) -> float:
         """:math:`\\ell(\\theta) = -\\sum_i s_i \\log p_{i y_i}`."""

@@ -20,24 +20,46 @@ from scipy.linalg.blas import dsyrk
 GRAM_BLOCK_BYTES = 4 * 1024**2
 #: Fewest rows per block: a rank-k update with small k runs far below BLAS speed.
 GRAM_BLOCK_MIN_ROWS = 256
-#: Largest scratch block kept between calls (per thread); wider data get a fresh one.
-GRAM_SCRATCH_LIMIT = 16 * 1024**2
+#: Largest scratch array kept between calls (per thread and name); larger ones are fresh.
+SCRATCH_LIMIT_BYTES = 16 * 1024**2
 _SCRATCH = threading.local()
 
 
-def _gram_scratch(rows: int, d: int) -> np.ndarray:
-    """A (rows, d) scratch array for :func:`weighted_gram`, kept per thread between calls
-    (up to :data:`GRAM_SCRATCH_LIMIT`): where freed memory goes back to the operating
-    system at once (Dask's workers set ``MALLOC_TRIM_THRESHOLD_``), a fresh array per
-    call page-faults at a cost comparable to the product itself (a Newton pass over
-    Dask blocks in slabs of rows took twice as long)."""
-    size = rows * d
-    if 8 * size > GRAM_SCRATCH_LIMIT:
-        return np.empty((rows, d))
-    buffer = getattr(_SCRATCH, "buffer", None)
-    if buffer is None or buffer.size < size:
-        buffer = _SCRATCH.buffer = np.empty(max(size, GRAM_BLOCK_BYTES // 8))
-    return buffer[:size].reshape(rows, d)
+def thread_scratch(name: str, shape: tuple[int, ...], dtype=np.float64) -> np.ndarray:
+    """A scratch array of ``shape``, kept per thread under ``name`` between calls (up to
+    :data:`SCRATCH_LIMIT_BYTES`; larger ones are allocated afresh). Its contents are
+    undefined, and it is valid only until the next call with the same name in the same
+    thread.
+
+    Where freed memory goes back to the operating system at once (Dask's workers set
+    ``MALLOC_TRIM_THRESHOLD_``), a fresh array per call page-faults at a cost comparable
+    to the arithmetic on it: a Newton pass over Dask blocks in slabs of rows took twice
+    as long.
+    """
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape))
+    if size * dtype.itemsize > SCRATCH_LIMIT_BYTES:
+        return np.empty(shape, dtype)
+    buffers = _SCRATCH.__dict__
+    buffer = buffers.get(name)
+    if buffer is None or buffer.size < size or buffer.dtype != dtype:
+        buffer = buffers[name] = np.empty(size, dtype)
+    return buffer[:size].reshape(shape)
+
+
+def thread_prefix(make, n: int) -> np.ndarray:
+    """The first n entries of ``make(N)``, N >= n, an array kept per thread and read only:
+    for constant arrays a loop over slabs of rows asks for again and again
+    (``np.arange``, ``np.ones``)."""
+    kept = _PREFIXES.__dict__
+    array = kept.get(make)
+    if array is None or len(array) < n:
+        array = kept[make] = make(n)
+        array.flags.writeable = False
+    return array[:n]
+
+
+_PREFIXES = threading.local()
 
 
 #: The largest |x| of every column must lie in this range for :func:`single_precision`.
@@ -66,8 +88,8 @@ def weighted_gram(X: np.ndarray, weights: np.ndarray, *, intercept: bool = False
     n, d = X.shape
     width = d + intercept
     block_rows = max(GRAM_BLOCK_MIN_ROWS, GRAM_BLOCK_BYTES // (8 * width))
-    root = np.sqrt(weights)
-    block = _gram_scratch(min(n, block_rows), width)
+    root = np.sqrt(weights, out=thread_scratch("gram-root", (n,)))
+    block = thread_scratch("gram", (min(n, block_rows), width))
     gram = np.zeros((width, width), order="F")
     for start in range(0, n, block_rows):
         stop = min(n, start + block_rows)

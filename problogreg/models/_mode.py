@@ -100,13 +100,6 @@ def blocked_solver(solver: str, objective) -> str:
     return "newton" if exact_hessian_form(objective) == "dense" else "lbfgs"
 
 
-def largest_log_likelihood(likelihood, theta: np.ndarray) -> float:
-    """:math:`\\max_i \\log p(y_i | x_i, \\theta)` (from the last pass for data in blocks)."""
-    if isinstance(likelihood, BlockedLikelihood):
-        return likelihood.largest_log_likelihood(theta)
-    return float(likelihood.pointwise_log_likelihood(theta).max())
-
-
 def build_objective(
     data: FitData | BlockedFitData, prior: ResolvedPrior, multiclass: str
 ) -> PosteriorObjective:
@@ -294,7 +287,7 @@ class ModeFinder:
             return
         if not force:
             theta = self.layout.to_likelihood(params)
-            if converged and largest_log_likelihood(likelihood, theta) < -SEPARATION_SUSPICION:
+            if converged and likelihood.largest_log_likelihood(theta) < -SEPARATION_SUSPICION:
                 return
         if isinstance(likelihood, BlockedLikelihood):
             self.check_sample_separation(params, flat, force)

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
+from scipy import sparse
 
 from problogreg.core import numerics
 from problogreg.core.layout import helmert_basis
@@ -225,6 +226,20 @@ def test_weighted_gram_with_intercept_over_tiles_and_blocks(n, d):
     gram = weighted_gram(X, weights, intercept=True)
     assert_allclose(gram, (design.T * weights) @ design, rtol=1e-12, atol=1e-10)
     assert np.array_equal(gram, gram.T)
+
+
+@pytest.mark.parametrize("n, d", [(7, 3), (300, 4000)])
+def test_rows_times_squares_matches_the_square_of_x(n, d):
+    """Over several slabs of rows (300 rows of 4000 columns), dense and sparse alike."""
+    rng = np.random.default_rng(d)
+    X = rng.normal(size=(n, d))
+    rows = rng.uniform(size=(2, n))
+    expected = rows @ (X * X)
+    assert_allclose(numerics.rows_times_squares(X, rows), expected, rtol=1e-12)
+    X[np.abs(X) < 1.0] = 0.0
+    assert_allclose(
+        numerics.rows_times_squares(sparse.csr_matrix(X), rows), rows @ (X * X), rtol=1e-12
+    )
 
 
 def test_thread_scratch_is_kept_per_name_and_thread(monkeypatch):

@@ -142,12 +142,21 @@ def by_rows(X, rows: np.ndarray) -> bool:
 def rows_times_squares(X, rows: np.ndarray) -> np.ndarray:
     r""":math:`U (X \circ X)` for rows U (q, n), shape (q, d): :math:`\sum_i u_{ki} x_{ij}^2`.
 
-    For dense X one pass without forming :math:`X \circ X`: a fresh n x d buffer costs
-    more in page faults than the products at the shapes where this is called once
-    (a convergence check, a Laplace diagonal)."""
+    For dense X, slab by slab of rows: each slab squared into a per-thread scratch block
+    (:data:`GRAM_BLOCK_BYTES`) and multiplied by BLAS, so that :math:`X \circ X` is never
+    formed (a fresh n x d array costs more in page faults than the products at the
+    shapes where this is called once: a convergence check, a Hessian diagonal)."""
     if sparse.issparse(X):
         return rows_times(squared_entries(X), rows)
-    return np.einsum("kn,nd,nd->kd", rows, X, X)
+    n, d = X.shape
+    slab_rows = max(1, GRAM_BLOCK_BYTES // (8 * max(d, 1)))
+    scratch = thread_scratch("squares", (min(n, slab_rows), d))
+    total = np.zeros((len(rows), d))
+    for start in range(0, n, slab_rows):
+        stop = min(n, start + slab_rows)
+        squares = np.square(X[start:stop], out=scratch[: stop - start])
+        total += rows[:, start:stop] @ squares
+    return total
 
 
 def squared_entries(X):

@@ -34,6 +34,8 @@ X may be dense or a scipy.sparse matrix; it is used only through products.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 from scipy import linalg, sparse
 
@@ -127,13 +129,18 @@ class WoodburyHessian:
         intercept_map = space.intercept_map
         self.intercept_block = intercept_map.T @ per_sample.sum(axis=2) @ intercept_map
         self.intercept_block += np.diag(space.intercept_precision)
-        self.coef_diagonal = space.coef_precision + rows_times_squares(
-            space.X, np.einsum("kkn->kn", per_sample)
-        )
         self.solved_cross = self.solve_coefficients(self.cross)
         schur = self.intercept_block - np.einsum("fkd,gkd->fg", self.cross, self.solved_cross)
         self.schur = 0.5 * (schur + schur.T)
         self.schur_cholesky = linalg.cholesky(self.schur, lower=True, check_finite=False)
+        self._own_curvature = np.einsum("kkn->kn", per_sample)
+
+    @cached_property
+    def coef_diagonal(self) -> np.ndarray:
+        r""":math:`H_{jj}` of the coefficients (m, d), :math:`\lambda_j + \sum_i C_{i,kk}
+        x_{ij}^2`: a pass over X, made only when asked for (NUTS' whitening, a solver's
+        convergence test), not for the posterior itself."""
+        return self.space.coef_precision + rows_times_squares(self.space.X, self._own_curvature)
 
     @property
     def n_intercepts(self) -> int:

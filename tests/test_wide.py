@@ -77,6 +77,28 @@ def test_woodbury_hessian_matches_the_dense_one(case):
     assert woodbury.log_determinant() == pytest.approx(np.linalg.slogdet(dense)[1], rel=1e-10)
 
 
+def test_exact_hessian_uses_all_cores_only_when_large(monkeypatch):
+    """The Hessian formed at the optimum runs on the solver's BLAS threads below
+    ALL_CORES_MIN_OPERATIONS, on every core above it, with the same posterior."""
+    import contextlib
+
+    entered = []
+
+    @contextlib.contextmanager
+    def recording():
+        entered.append(True)
+        yield
+
+    monkeypatch.setattr(mode_module, "solver_blas_threads", recording)
+    X, y = wide_data(n=40, d=120, n_classes=2, seed=1)
+    small = plr.LaplaceLogisticRegression().fit(X, y)
+    assert entered == [True]
+    monkeypatch.setattr(mode_module, "ALL_CORES_MIN_OPERATIONS", 0.0)
+    large = plr.LaplaceLogisticRegression().fit(X, y)
+    assert entered == [True]
+    assert_allclose(large.posterior_.marginal_sd(), small.posterior_.marginal_sd(), rtol=1e-12)
+
+
 def test_hessian_form_rule(monkeypatch):
     """Dense when d is small against n, dual when n is small and d exceeds it, Newton-CG
     when d approaches or exceeds n at larger sizes or X is sparse, or when no exact form
@@ -135,6 +157,7 @@ def dense_twin(monkeypatch, X, y, **kwargs):
     monkeypatch.setattr(forms, "hessian_form", lambda objective: "dense")
     monkeypatch.setattr(laplace_module, "exact_hessian_form", lambda objective: "dense")
     monkeypatch.setattr(mode_module, "exact_hessian_form", lambda objective: "dense")
+    monkeypatch.setattr(mode_module, "exact_hessian_choice", lambda objective: ("dense", 0.0))
     return plr.LaplaceLogisticRegression(**kwargs).fit(X, y)
 
 

@@ -106,8 +106,13 @@ def minimize(
     BLAS runs on :data:`SOLVER_BLAS_THREADS` threads during the solve (restored
     afterwards).
     """
-    with _BLAS.limit(limits=SOLVER_BLAS_THREADS, user_api="blas"):
+    with solver_blas_threads():
         return _minimize(objective, start, solver, tol, max_iter)
+
+
+def solver_blas_threads():
+    """Context in which BLAS runs on :data:`SOLVER_BLAS_THREADS` threads (restored on exit)."""
+    return _BLAS.limit(limits=SOLVER_BLAS_THREADS, user_api="blas")
 
 
 def _minimize(objective, start, solver, tol, max_iter) -> SolverResult:

@@ -23,9 +23,13 @@ from ..core.blocked_data import (
     is_dask_collection,
     validate_blocked_fit_data,
 )
-from ..core.hessian_form import exact_hessian_form
+from ..core.hessian_form import (
+    ALL_CORES_MIN_OPERATIONS,
+    exact_hessian_choice,
+    exact_hessian_form,
+)
 from ..core.likelihood import SoftmaxLikelihood
-from ..core.minimize import minimize, warn_not_converged
+from ..core.minimize import minimize, solver_blas_threads, warn_not_converged
 from ..core.newton import SingularHessianError, cholesky_or_explain
 from ..core.numerics import weighted_mean_variance
 from ..core.objective import PosteriorObjective
@@ -258,8 +262,16 @@ class ModeFinder:
     def with_hessian(self, result: MAPResult) -> MAPResult:
         """``result`` with the exact Hessian in the form :func:`exact_hessian_form` picks for
         the data's shape, dense (with its factor) or dual, formed when the solver did not
-        keep it in that form (its steps may have used another)."""
-        if exact_hessian_form(self.objective) == "dual":
+        keep it in that form (its steps may have used another). BLAS runs on every core
+        only when that costs :data:`ALL_CORES_MIN_OPERATIONS` or more."""
+        choice = exact_hessian_choice(self.objective)
+        if choice is not None and choice[1] < ALL_CORES_MIN_OPERATIONS:
+            with solver_blas_threads():
+                return self._with_hessian(result, choice[0])
+        return self._with_hessian(result, None if choice is None else choice[0])
+
+    def _with_hessian(self, result: MAPResult, form: str | None) -> MAPResult:
+        if form == "dual":
             if result.woodbury is not None:
                 return result
             woodbury = self.objective.dual_space.curvature(result.mode)

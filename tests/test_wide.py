@@ -13,7 +13,6 @@ from sklearn.linear_model import LogisticRegression
 
 import problogreg as plr
 from problogreg.core import hessian_form as forms
-from problogreg.core import newton_variants
 from problogreg.core.kernel_newton import KernelNewtonSolver, kernel_newton_applies
 from problogreg.core.likelihood import SoftmaxLikelihood
 from problogreg.core.newton_variants import DualNewtonSolver
@@ -495,7 +494,7 @@ def test_map_forms_the_hessian_its_solver_did_not_keep(monkeypatch):
     kwargs = {"tol": 1e-10}
     dense = plr.MAPLogisticRegression(solver="newton", **kwargs).fit(X, y)
     monkeypatch.setattr(forms, "hessian_form", lambda objective: "free")
-    monkeypatch.setattr(newton_variants, "exact_confirmation_affordable", lambda o: False)
+    monkeypatch.setattr(forms, "dense_confirmation_affordable", lambda o: False)
     free = plr.MAPLogisticRegression(**kwargs).fit(X, y)
     assert free._result.needs_hessian  # the solver kept none
     restored = pickle.loads(pickle.dumps(free))

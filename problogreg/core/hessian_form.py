@@ -87,6 +87,19 @@ def hessian_free_cost(objective) -> float:
     return ASSUMED_CG_PRODUCTS * product
 
 
+#: Newton-CG steps' worth of operations (:func:`hessian_free_cost`) the dense Hessian may
+#: cost for a Newton-CG convergence verdict to be confirmed on it.
+CONFIRMATION_STEPS = 3
+
+
+def dense_confirmation_affordable(objective) -> bool:
+    """Whether the dense Hessian fits and, formed and factorised once, costs at most
+    :data:`CONFIRMATION_STEPS` Newton-CG steps (the solver then confirms its verdict on
+    the exact step, see :class:`~problogreg.core.newton_variants.HessianFreeNewtonSolver`)."""
+    dense = exact_form_costs(objective, per_step=False).get("dense")
+    return dense is not None and dense <= CONFIRMATION_STEPS * hessian_free_cost(objective)
+
+
 def stored_entries(X) -> int:
     """Entries of X a product touches: its non-zeros if sparse, else n d."""
     return X.nnz if sparse.issparse(X) else X.shape[0] * X.shape[1]

@@ -33,18 +33,6 @@ CG_RELATIVE_RESIDUAL = 0.5
 CG_TEST_MARGIN = 0.1
 CG_MAX_ITER = 500
 SINGLE_PRECISION_MIN_RESIDUAL = 1e-4
-#: Newton-CG steps' worth of operations (:func:`~problogreg.core.hessian_form.hessian_free_cost`)
-#: the dense Hessian may cost for the convergence verdict to be confirmed on it.
-EXACT_CONFIRMATION_STEPS = 3
-
-
-def exact_confirmation_affordable(objective) -> bool:
-    """Whether the dense Hessian, formed and factorised once, costs at most
-    :data:`EXACT_CONFIRMATION_STEPS` Newton-CG steps (and fits in memory)."""
-    costs = forms.exact_form_costs(objective, per_step=False)
-    return "dense" in costs and costs[
-        "dense"
-    ] <= EXACT_CONFIRMATION_STEPS * forms.hessian_free_cost(objective)
 
 
 class DualNewtonSolver(NewtonSolver):
@@ -96,7 +84,8 @@ class HessianFreeNewtonSolver(NewtonSolver):
     preconditioned Hessian: a loosely solved step can look far shorter than it is
     (K = 5, n = 1e5, d = 50: a step solved to 0.5 passed the test 1.1e-6 from the
     optimum). So when the test passes and the dense Hessian costs no more than
-    :data:`EXACT_CONFIRMATION_STEPS` Newton-CG steps (:func:`exact_confirmation_affordable`),
+    :data:`~problogreg.core.hessian_form.CONFIRMATION_STEPS` Newton-CG steps
+    (:func:`~problogreg.core.hessian_form.dense_confirmation_affordable`),
     it is formed there and the test repeated on the exact step; from then on the
     solver takes exact Newton steps, and the result keeps that Hessian.
     """
@@ -120,7 +109,7 @@ class HessianFreeNewtonSolver(NewtonSolver):
     def check_convergence(self) -> bool:
         if not super().check_convergence():
             return False
-        if self.exact or not exact_confirmation_affordable(self.objective):
+        if self.exact or not forms.dense_confirmation_affordable(self.objective):
             return True
         self.exact = True
         self.update_hessian()

@@ -40,10 +40,10 @@ def thread_scratch(name: str, shape: tuple[int, ...], dtype=np.float64) -> np.nd
     size = int(np.prod(shape))
     if size * dtype.itemsize > SCRATCH_LIMIT_BYTES:
         return np.empty(shape, dtype)
-    buffers = _SCRATCH.__dict__
-    buffer = buffers.get(name)
+    buffer = getattr(_SCRATCH, name, None)
     if buffer is None or buffer.size < size or buffer.dtype != dtype:
-        buffer = buffers[name] = np.empty(size, dtype)
+        buffer = np.empty(size, dtype)
+        setattr(_SCRATCH, name, buffer)
     return buffer[:size].reshape(shape)
 
 
@@ -51,10 +51,11 @@ def thread_prefix(make, n: int) -> np.ndarray:
     """The first n entries of ``make(N)``, N >= n, an array kept per thread and read only:
     for constant arrays a loop over slabs of rows asks for again and again
     (``np.arange``, ``np.ones``)."""
-    kept = _PREFIXES.__dict__
-    array = kept.get(make)
+    if not hasattr(_PREFIXES, "arrays"):
+        _PREFIXES.arrays = {}
+    array = _PREFIXES.arrays.get(make)
     if array is None or len(array) < n:
-        array = kept[make] = make(n)
+        array = _PREFIXES.arrays[make] = make(n)
         array.flags.writeable = False
     return array[:n]
 

@@ -8,6 +8,7 @@ name classes and features.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import warnings
@@ -257,20 +258,23 @@ class ModeFinder:
         """``result`` with the Hessian its solver deferred, when an exact form fits in
         memory (else unchanged: its standard errors then say why they are missing)."""
         result = dataclasses.replace(result, deferred_hessian=False)
-        return result if exact_hessian_form(self.objective) is None else self.with_hessian(result)
+        choice = exact_hessian_choice(self.objective)
+        return result if choice is None else self._with_hessian(result, *choice)
 
     def with_hessian(self, result: MAPResult) -> MAPResult:
         """``result`` with the exact Hessian in the form :func:`exact_hessian_form` picks for
         the data's shape, dense (with its factor) or dual, formed when the solver did not
         keep it in that form (its steps may have used another). BLAS runs on every core
         only when that costs :data:`ALL_CORES_MIN_OPERATIONS` or more."""
-        choice = exact_hessian_choice(self.objective)
-        if choice is not None and choice[1] < ALL_CORES_MIN_OPERATIONS:
-            with solver_blas_threads():
-                return self._with_hessian(result, choice[0])
-        return self._with_hessian(result, None if choice is None else choice[0])
+        form, cost = exact_hessian_choice(self.objective) or ("dense", np.inf)
+        return self._with_hessian(result, form, cost)
 
-    def _with_hessian(self, result: MAPResult, form: str | None) -> MAPResult:
+    def _with_hessian(self, result: MAPResult, form: str, cost: float) -> MAPResult:
+        small = cost < ALL_CORES_MIN_OPERATIONS
+        with solver_blas_threads() if small else contextlib.nullcontext():
+            return self._form_hessian(result, form)
+
+    def _form_hessian(self, result: MAPResult, form: str) -> MAPResult:
         if form == "dual":
             if result.woodbury is not None:
                 return result

@@ -19,7 +19,7 @@ from scipy import special
 from sklearn.linear_model import LogisticRegression
 
 from problogreg import LaplaceLogisticRegression, MAPLogisticRegression
-from problogreg.core import blocked, blocked_data
+from problogreg.core import block_summary, blocked, blocked_data
 from problogreg.core.likelihood import SoftmaxLikelihood
 from problogreg.models.map import SeparationWarning
 
@@ -199,7 +199,7 @@ def test_map_matches_scikit_learn(client):
 
 def test_autoscale_uses_weighted_column_sd(client, monkeypatch):
     """Moments merged across slabs of 1024 rows and blocks of 2500."""
-    monkeypatch.setattr(blocked_data, "CHECK_SLAB_BYTES", 1024 * 8 * 4)
+    monkeypatch.setattr(block_summary, "CHECK_SLAB_BYTES", 1024 * 8 * 4)
     X, y = binary_data()
     weights = np.random.default_rng(2).uniform(0.0, 3.0, len(y))
     fitted = MAPLogisticRegression(prior_scale=2.0).fit(*as_dask(X, y, weights, rows=2500))
@@ -351,13 +351,13 @@ def test_column_summary_against_numpy(monkeypatch, layout):
     weight zero, the last short), against numpy over the whole block: a NaN (column 0),
     an inf (1), values beyond MAX_ABS_FEATURE (2, 5) are flagged, values of magnitude
     MAX_ABS_FEATURE (3, 4) are not (but overflow float32); columns 6 and 7 are clean."""
-    monkeypatch.setattr(blocked_data, "CHECK_SLAB_BYTES", 1024 * 8 * 8)
+    monkeypatch.setattr(block_summary, "CHECK_SLAB_BYTES", 1024 * 8 * 8)
     rng = np.random.default_rng(8)
     X = rng.normal(size=(3000, 8))
     X[:, 6:] = X[:, 6:] * [1e3, 1e-3] + [5e3, 0.0]
     weights = rng.uniform(0.0, 2.0, len(X))
     weights[1024:2048] = 0.0
-    limit = blocked_data.MAX_ABS_FEATURE
+    limit = block_summary.MAX_ABS_FEATURE
     beyond = np.nextafter(limit, np.inf)
     X[2000, 0], X[20, 1], X[1100, 2] = np.nan, np.inf, -2 * limit
     X[10, 3], X[1500, 4], X[2999, 5] = limit, -limit, beyond
@@ -367,7 +367,7 @@ def test_column_summary_against_numpy(monkeypatch, layout):
     else:
         block = np.asarray(X, order=layout)
     values = block.astype(np.float64)
-    non_finite, too_large, (total, mean, m2) = blocked_data._column_summary(block, weights)
+    non_finite, too_large, (total, mean, m2) = block_summary.column_summary(block, weights)
     expected_non_finite = ~np.all(np.isfinite(values), axis=0)
     np.testing.assert_array_equal(non_finite, expected_non_finite)
     np.testing.assert_array_equal(
@@ -379,7 +379,7 @@ def test_column_summary_against_numpy(monkeypatch, layout):
     np.testing.assert_allclose(total, weights.sum(), rtol=1e-14)
     np.testing.assert_allclose(mean[6:], expected_mean, rtol=1e-12)
     np.testing.assert_allclose(m2[6:], weights @ (clean - expected_mean) ** 2, rtol=1e-12)
-    non_finite, too_large, _ = blocked_data._column_summary(block[:, 6:], weights)
+    non_finite, too_large, _ = block_summary.column_summary(block[:, 6:], weights)
     assert not non_finite.any() and not too_large.any()
 
 
@@ -396,7 +396,7 @@ def test_column_summary_against_numpy(monkeypatch, layout):
 def test_class_weights_against_numpy(labels):
     """Classes present (also one whose every row has zero weight) and their weights."""
     weights = np.array([0.5, 0.0, 2.0, 1.5, 0.0, 3.0, 1.0, 0.25])
-    classes, class_weight = blocked_data._class_weights(labels, weights)
+    classes, class_weight = block_summary.class_weights(labels, weights)
     expected = np.unique(labels)
     np.testing.assert_array_equal(classes, expected)
     assert classes.dtype == expected.dtype

@@ -42,11 +42,12 @@ the decrement has passed.
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg.lapack import dgesv as gesv
 from scipy.linalg.lapack import dpotrf as potrf
 from scipy.linalg.lapack import dpotrs as potrs
 
 from .likelihood import curvature_factors
-from .numerics import log_softmax, rows_times, rows_times_squares
+from .numerics import add_to_diagonal, log_softmax, rows_times, rows_times_squares
 from .solver_result import ARMIJO_SLOPE, MAX_BACKTRACKS, STEP_TOLERANCE_FACTOR, SolverResult
 from .woodbury import dual_matrix
 
@@ -131,14 +132,14 @@ class KernelNewtonSolver:
     def newton_step(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(delta b_F, delta a, K delta a)."""
         root, kernel, intercept_map = self.root, self.kernel, self.space.intercept_map
-        r, m, n = root.shape
+        r, _, n = root.shape
         # M is symmetric: its transpose is the Fortran-ordered array LAPACK factors in place.
         factor, info = potrf(dual_matrix(kernel, root).T, lower=1, overwrite_a=1, clean=0)
         if info != 0:
             raise np.linalg.LinAlgError(f"the dual matrix is not positive definite ({info})")
 
-        columns = np.broadcast_to(intercept_map.T[:, :, None], (intercept_map.shape[1], m, n))
-        intercept_columns = -self.curvature_times(columns)  # -C o (T_F e_f), (m_F, m, n)
+        # -C o (T_F e_f) for each free intercept f, shape (m_F, m, n).
+        intercept_columns = -np.einsum("kln,lf->fkn", self.per_sample, intercept_map)
         # (I + C o K)^{-1} rhs for the stack rhs = (-u, -C o T_F e_f), and its product with K.
         rhs = np.concatenate([-self.gradient_dual[None], intercept_columns])
         projected = np.einsum("ckn,qkn->qcn", root, rhs @ kernel).reshape(-1, r * n)
@@ -148,9 +149,11 @@ class KernelNewtonSolver:
         # T_F' sum_i C_i (K v)_i for each solved v: the Schur system's coupling.
         coupling = self.curvature_times(kernel_solved).sum(axis=-1) @ intercept_map
         block = intercept_map.T @ self.per_sample.sum(axis=2) @ intercept_map
-        block[np.diag_indices_from(block)] += self.space.intercept_precision
-        schur = block + coupling[1:].T
-        delta_b = np.linalg.solve(schur, -self.gradient_intercepts - coupling[0])
+        schur = add_to_diagonal(block, self.space.intercept_precision) + coupling[1:].T
+        # LAPACK's LU solve directly: numpy's wrapper costs more than this m_F x m_F system.
+        *_, delta_b, info = gesv(schur, -self.gradient_intercepts - coupling[0], overwrite_a=1)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"the intercepts' Schur complement is singular ({info})")
         # delta a and K delta a are affine in delta b_F.
         delta_a = solved[0] + np.einsum("f,fkn->kn", delta_b, solved[1:])
         kernel_delta = kernel_solved[0] + np.einsum("f,fkn->kn", delta_b, kernel_solved[1:])

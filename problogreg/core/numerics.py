@@ -120,6 +120,14 @@ def fill_lower_triangle(matrix: np.ndarray) -> np.ndarray:
     return matrix
 
 
+def add_to_diagonal(matrix: np.ndarray, values) -> np.ndarray:
+    """``matrix[i, i] += values[i]`` in place (any memory order), through a writeable view
+    of the diagonal: ``np.diag_indices_from`` builds index arrays, a noticeable share of a
+    Newton step on a 200 x 200 system."""
+    np.einsum("ii->i", matrix)[...] += values
+    return matrix
+
+
 def rows_times_transpose(X, rows: np.ndarray) -> np.ndarray:
     r""":math:`V X^\top` for rows V (q, d), shape (q, n); X dense or scipy.sparse."""
     if by_rows(X, rows):

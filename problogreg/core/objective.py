@@ -24,6 +24,7 @@ import numpy as np
 from .jeffreys import JeffreysPenalty
 from .layout import ParameterLayout
 from .likelihood import SoftmaxLikelihood
+from .numerics import add_to_diagonal
 from .priors import ResolvedPrior
 from .woodbury import DualSpace
 
@@ -81,8 +82,7 @@ class PosteriorObjective:
         the likelihood part is estimated from those samples."""
         theta = self.layout.to_likelihood(phi)
         hessian = self.layout.pull_hessian(self.likelihood.hessian(theta, rows))
-        hessian[np.diag_indices_from(hessian)] += self.precision
-        return hessian
+        return add_to_diagonal(hessian, self.precision)
 
     @cached_property
     def dual_space(self) -> DualSpace:

@@ -39,7 +39,7 @@ from functools import cached_property
 import numpy as np
 from scipy import linalg, sparse
 
-from .numerics import rows_times, rows_times_squares, rows_times_transpose
+from .numerics import add_to_diagonal, rows_times, rows_times_squares, rows_times_transpose
 
 
 class DualSpace:
@@ -99,8 +99,7 @@ def dual_matrix(kernel: np.ndarray, root: np.ndarray) -> np.ndarray:
             if b != a:
                 dual[b, :, a, :] = dual[a, :, b, :].T
     dual = dual.reshape(r * n, r * n)
-    dual[np.diag_indices_from(dual)] += 1.0
-    return dual
+    return add_to_diagonal(dual, 1.0)
 
 
 class WoodburyHessian:

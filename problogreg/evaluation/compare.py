@@ -126,8 +126,11 @@ def compare(
     -------
     DataFrame indexed by model name, best first, with columns ``rank``,
     ``elpd_loo``, ``se``, ``p_loo``, ``elpd_diff``, ``dse``, ``weight``,
-    ``loo_method``, ``max_pareto_k`` (after resolution; PSIS methods only; NaN where
-    no importance sampling is involved), ``pareto_k_warning`` (True when some
+    ``loo_method``, ``n_refits`` (refits or folds behind the estimate; 0 when the
+    one-shot estimate was kept), ``psis_max_pareto_k`` (the largest Pareto k of the
+    model's PSIS-LOO, before refits or K-fold replaced any of it, ``loo_method`` saying
+    why; NaN for models scored without PSIS), ``max_pareto_k`` (after resolution; PSIS methods only;
+    NaN where no importance sampling is involved), ``pareto_k_warning`` (True when some
     observation's k still exceeds ArviZ's threshold or a refit failed: that LOO
     estimate is unreliable), ``mcse_elpd`` (Monte Carlo standard error of
     ``elpd_loo``; 0 for exact values), and with test data ``test_log_loss``,
@@ -164,6 +167,11 @@ def compare(
     table = az.compare(loos, method=method, round_to="none")
     table = pd.DataFrame(table).rename(columns={"elpd": "elpd_loo", "p": "p_loo"})
     table["loo_method"] = [loos[name].method for name in table.index]
+    table["n_refits"] = [loos[name].n_refits for name in table.index]
+    table["psis_max_pareto_k"] = [
+        np.nan if loos[name].psis_pareto_k is None else float(np.nanmax(loos[name].psis_pareto_k))
+        for name in table.index
+    ]
     # Pareto k diagnoses importance sampling; exact and point-estimate LOO have none.
     sampled = [loos[name].n_samples > 1 for name in table.index]
     table["max_pareto_k"] = [

@@ -120,6 +120,7 @@ def psis_loo(
         approx_posterior=log_correction is not None,
         method=method,
         variance_i=weight**2 * variance / r_eff,
+        psis_pareto_k=pareto_k,
     )
 
 
@@ -132,6 +133,7 @@ def pointwise_loo(
     pareto_k: np.ndarray | None = None,
     approx_posterior: bool = False,
     variance_i: np.ndarray | None = None,
+    psis_pareto_k: np.ndarray | None = None,
 ):
     r"""An ELPD result from pointwise (already weighted) LOO log predictive densities.
 
@@ -151,6 +153,9 @@ def pointwise_loo(
     variance_i : ndarray of shape (n,), optional
         Monte Carlo variances of ``elpd_i`` (None: exact, 0); the square root of
         their sum is ``mcse_elpd``.
+    psis_pareto_k : ndarray of shape (n,), optional
+        The Pareto k of the PSIS-LOO estimate these values come from or replace
+        (see :class:`~problogreg.posterior._loo_result.LOOResult`).
     """
     import xarray as xr
 
@@ -177,4 +182,5 @@ def pointwise_loo(
         method=method,
         mcse_elpd=float(np.sqrt(variance_i.sum())),
         variance_i=variance_i,
+        psis_pareto_k=psis_pareto_k,
     )

@@ -241,9 +241,9 @@ def resolve_loo(
     -------
     LOOResult
         ``pareto_k`` holds each refitted row's refit k (the fold's k for K-fold);
-        ``n_refits`` the number of refits; ``warning`` whether any k is still
-        above the limit or a refit did not converge; ``mcse_elpd`` the Monte Carlo
-        standard error of the refitted part.
+        ``psis_pareto_k`` stays that of ``loo``; ``n_refits`` the number of refits;
+        ``warning`` whether any k is still above the limit or a refit did not
+        converge; ``mcse_elpd`` the Monte Carlo standard error of the refitted part.
     """
     flagged = np.asarray(flagged, dtype=bool)
     n_flagged = int(flagged.sum())
@@ -292,6 +292,7 @@ def resolve_loo(
         approx_posterior=loo.approx_posterior,
         method=method,
         variance_i=variance,
+        psis_pareto_k=loo.psis_pareto_k,
     )
     return dataclasses.replace(
         result, warning=result.warning or unconverged > 0, n_refits=len(groups)

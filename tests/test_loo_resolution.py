@@ -124,6 +124,8 @@ def test_laplace_refits_only_high_k_rows_on_larger_data(monkeypatch):
     flagged = plain.pareto_k.values > plain.good_k
     assert f"+ {flagged.sum()} exact refits (k > " in resolved.method
     assert resolved.pareto_k.values.max() <= plain.good_k and not resolved.warning
+    # The PSIS k that triggered the refits is kept beside the refits' own k.
+    np.testing.assert_array_equal(resolved.psis_pareto_k, plain.pareto_k.values)
     np.testing.assert_array_equal(resolved.elpd_i.values[~flagged], plain.elpd_i.values[~flagged])
     exact = quadrature_loo(X, y)
     error = np.abs(resolved.elpd_i.values - exact)[flagged]
@@ -144,6 +146,7 @@ def test_nuts_loo_refits_the_rows_psis_cannot_handle():
     assert flagged[0]
     resolved = model.loo(X, y)
     assert f"+ {flagged.sum()} exact refits" in resolved.method
+    np.testing.assert_array_equal(resolved.psis_pareto_k, plain.pareto_k.values)
     assert resolved.pareto_k.values.max() <= resolved.good_k and not resolved.warning
     exact = quadrature_loo(X, y)
     error = np.abs(resolved.elpd_i.values - exact)[flagged]
@@ -179,6 +182,41 @@ def test_report_leads_with_the_ranking_only_when_every_row_is_reliable():
     assert "Ranking by" not in lead and "LDA" in lead  # methods of every row are listed
 
 
+@pytest.mark.parametrize("resolution", ["refits", "K-fold", "none"])
+def test_study_diagnostics_state_the_psis_k_and_what_resolved_it(monkeypatch, resolution):
+    from problogreg.study import _diagnostics
+
+    X, y = logistic_data(60, 6, slope=3.0)
+    X[0, 0], y[0] = 6.0, 0  # an outlier PSIS cannot handle
+    models = {
+        "Laplace": LaplaceLogisticRegression(**FIXED_PRIOR).fit(X, y),
+        "MAP": MAPLogisticRegression(**FIXED_PRIOR).fit(X, y),
+    }
+    plain = models["Laplace"].loo(X, y, resolve=False)
+    psis_k = plain.pareto_k.values.max()
+    assert psis_k > plain.good_k
+    monkeypatch.setattr(refit_loo, "REFIT_ALL_BUDGET", 0)  # refit the flagged rows only
+    if resolution == "K-fold":
+        monkeypatch.setattr(refit_loo, "default_max_refits", lambda n: 0)
+    table = compare(models, X, y, resolve_loo=resolution != "none")
+    diagnostics = _diagnostics({}, table, None)
+    # MAP's LOO involves no importance sampling: no row.
+    assert len(diagnostics) == 1 and list(diagnostics.columns) == ["value", "target", "resolution"]
+    label, row = next(diagnostics.iterrows())
+    assert row["value"] == pytest.approx(psis_k, rel=1e-12)
+    method = table.loc["Laplace", "loo_method"]
+    if resolution == "none":
+        assert label == "Laplace max Pareto k (PSIS-LOO)"
+        assert row["resolution"].startswith("none: PSIS-LOO kept; the estimate is unreliable")
+        return
+    assert label == "Laplace max Pareto k (PSIS-LOO, before resolution)"
+    assert row["resolution"] == f"resolved by {method}"
+    expected = {"refits": "exact refits (k > ", "K-fold": f"{refit_loo.N_FOLDS}-fold CV"}
+    assert expected[resolution] in method
+    # After resolution the refits' k pass: that k alone would read as a clean PSIS-LOO.
+    assert table.loc["Laplace", "max_pareto_k"] <= plain.good_k < row["value"]
+
+
 def test_laplace_loo_scores_its_own_predictive_when_no_correction_can_reach_the_posterior():
     # Separable classes under a wide prior: a long ridge, nothing like the Gaussian.
     X = np.array([[-2.0], [-1.5], [-1.0], [-0.5], [0.5], [1.0], [1.5], [2.0]])
@@ -188,6 +226,8 @@ def test_laplace_loo_scores_its_own_predictive_when_no_correction_can_reach_the_
     loo = model.loo(X, y)
     assert loo.method.startswith("exact LOO: 8 refits of the Gaussian predictive (")
     assert not loo.warning and loo.mcse_elpd == 0.0
+    # The PSIS estimate it replaces keeps its k.
+    np.testing.assert_array_equal(loo.psis_pareto_k, model.loo(X, y, resolve=False).pareto_k.values)
     expected = [
         LaplaceLogisticRegression(**wide)
         .fit(np.delete(X, i, axis=0), np.delete(y, i))

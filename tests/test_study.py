@@ -66,6 +66,18 @@ def test_study_writes_report_figures_and_tables(two_feature_study):
     assert comparison["test_accuracy"].between(0, 1).all()
     diagnostics = pd.read_csv(report / "diagnostics.csv", index_col=0)
     assert "NUTS divergences" in diagnostics.index
+    # Every PSIS-LOO (NUTS's, Laplace's) has a row with its own k and what became of it.
+    psis = comparison[np.isfinite(comparison["psis_max_pareto_k"])]
+    assert {"NUTS", "Laplace"} <= set(psis.index)
+    for name, model in psis.iterrows():
+        (label,) = [d for d in diagnostics.index if d.startswith(f"{name} max Pareto k (PSIS")]
+        assert diagnostics.loc[label, "value"] == pytest.approx(model["psis_max_pareto_k"])
+        if model["n_refits"] > 0:
+            assert label.endswith("(PSIS-LOO, before resolution)")
+            assert diagnostics.loc[label, "resolution"].startswith(
+                f"resolved by {model['loo_method']}"
+            )
+        assert f"| {label} | " in text
     agreement = pd.read_csv(report / "laplace_vs_nuts.csv", index_col=0)
     assert list(agreement.index) == ["intercept", "coef[x1]", "coef[x2]"]
     # n = 140, two features: the posterior is near Gaussian, so the sds agree closely;
@@ -176,6 +188,33 @@ def test_study_with_a_one_sample_class_completes_with_a_note():
     )
     assert set(result.comparison.index) == set(FAST_MODELS)
     assert any(line.startswith("note: class 7 has a single sample") for line in lines)
+
+
+def test_study_diagnostics_give_the_psis_k_behind_a_resolved_loo(tmp_path):
+    # On small data Laplace refits every row: the row must give the k of the PSIS-LOO
+    # it replaced and name the refits, not the refits' own k as a plain PSIS pass.
+    from problogreg import datasets
+    from problogreg.report import prepare_report_dir, write_report
+    from problogreg.study import StudySettings, run_study
+
+    X, y = datasets.load("two_gaussians", n_samples=60)
+    settings = StudySettings(models=FAST_MODELS)
+    result = run_study(X, y, name="small", settings=settings, log=[].append)
+    laplace = result.models["Laplace"]
+    psis_k = laplace.loo(result.X_train, result.y_train, resolve=False).pareto_k.values.max()
+    method = result.comparison.loc["Laplace", "loo_method"]
+    assert method.startswith(f"exact LOO: {len(result.y_train)} refits")
+    label = "Laplace max Pareto k (PSIS-LOO, before resolution)"
+    text = write_report(result, prepare_report_dir(tmp_path / "report")).read_text()
+    diagnostics = pd.read_csv(tmp_path / "report" / "diagnostics.csv", index_col=0)
+    assert diagnostics.loc[label, "value"] == pytest.approx(psis_k, rel=1e-12)
+    assert diagnostics.loc[label, "resolution"] == f"resolved by {method}"
+    assert f"| {label} | {psis_k:.3f} | < 0.7 | resolved by {method} |" in text
+    # MAP, LDA and Naive Bayes score exactly, without importance sampling: no k rows.
+    assert [d for d in diagnostics.index if "Pareto k" in d] == [
+        "Laplace importance-sampling Pareto k",
+        label,
+    ]
 
 
 def constant_column_data():

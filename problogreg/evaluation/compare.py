@@ -128,9 +128,10 @@ def compare(
     ``elpd_loo``, ``se``, ``p_loo``, ``elpd_diff``, ``dse``, ``weight``,
     ``loo_method``, ``n_refits`` (refits or folds behind the estimate; 0 when the
     one-shot estimate was kept), ``psis_max_pareto_k`` (the largest Pareto k of the
-    model's PSIS-LOO, before refits or K-fold replaced any of it, ``loo_method`` saying
-    why; NaN for models scored without PSIS), ``max_pareto_k`` (after resolution; PSIS methods only;
-    NaN where no importance sampling is involved), ``pareto_k_warning`` (True when some
+    model's PSIS-LOO, before refits or K-fold replaced any of it, ``loo_method``
+    saying why; NaN for models scored without PSIS), ``max_pareto_k`` (after
+    resolution; PSIS methods only; NaN where no importance sampling is involved;
+    a NUTS refit carries k = 0), ``pareto_k_warning`` (True when some
     observation's k still exceeds ArviZ's threshold or a refit failed: that LOO
     estimate is unreliable), ``mcse_elpd`` (Monte Carlo standard error of
     ``elpd_loo``; 0 for exact values), and with test data ``test_log_loss``,

@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression
 
 import problogreg as plr
 from problogreg.core import hessian_form as forms
+from problogreg.core import kernel_newton
 from problogreg.core.kernel_newton import KernelNewtonSolver, kernel_newton_applies
 from problogreg.core.likelihood import SoftmaxLikelihood
 from problogreg.core.newton_variants import DualNewtonSolver
@@ -445,10 +446,11 @@ def test_evidence_polish_lands_on_a_quadratic_maximum():
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_kernel_newton_takes_the_dual_newton_steps(case):
+def test_kernel_newton_takes_the_dual_newton_steps(case, monkeypatch):
     """Newton in the span of the data, (b_F, a), reaches the dual-form solver's optimum
-    with weighted samples, in every layout, in the same number of steps (they are the
-    same Newton steps); a warm start keeps the dual-form solver."""
+    with weighted samples, in every layout, in the same number of steps when its line
+    search does not extend full steps (they are the same Newton steps), and in fewer
+    when it does; a warm start keeps the dual-form solver."""
     n_classes, reference, intercept_scale = CASES[case]
     X, y = wide_data(n=40, d=300, n_classes=n_classes, seed=5)
     weights = np.random.default_rng(2).uniform(0.2, 3.0, size=len(y))
@@ -457,13 +459,49 @@ def test_kernel_newton_takes_the_dual_newton_steps(case):
     objective = PosteriorObjective(likelihood, ResolvedPrior(scales, intercept_scale))
     start = np.zeros(objective.n_params)
     assert kernel_newton_applies(start) and not kernel_newton_applies(start + 0.1)
-    kernel = KernelNewtonSolver(objective, tol=1e-12, max_iter=100).solve()
+    extended = KernelNewtonSolver(objective, tol=1e-12, max_iter=100).solve()
+    with monkeypatch.context() as patch:
+        patch.setattr(kernel_newton, "LONGEST_STEP", 1.0)
+        kernel = KernelNewtonSolver(objective, tol=1e-12, max_iter=100).solve()
     dual = DualNewtonSolver(objective, tol=1e-12, max_iter=100).solve(start)
-    assert kernel.converged and dual.converged
+    assert kernel.converged and dual.converged and extended.converged
     assert kernel.n_iter == dual.n_iter
-    assert_allclose(kernel.params, dual.params, rtol=1e-8, atol=1e-11)
-    _, gradient = objective.value_gradient(kernel.params)
-    assert np.max(np.abs(gradient)) < 1e-9 * np.sum(weights)
+    assert extended.n_iter < dual.n_iter
+    for params in (kernel.params, extended.params):
+        assert_allclose(params, dual.params, rtol=1e-8, atol=1e-11)
+        _, gradient = objective.value_gradient(params)
+        assert np.max(np.abs(gradient)) < 1e-9 * np.sum(weights)
+
+
+def test_kernel_newton_line_search_doubles_an_accepted_full_step_while_it_helps():
+    """From zero on wide data the full Newton step falls short: the line search takes the
+    first of 1, 2, 4, 8 times it after which doubling no longer lowers the objective, and
+    the point it moves to is the one of that step."""
+    X, y = wide_data(n=60, d=600, n_classes=2, seed=1)
+    likelihood = SoftmaxLikelihood(X, y, np.ones(len(y)), 2, reference=True)
+    objective = PosteriorObjective(likelihood, ResolvedPrior(np.ones(X.shape[1]), np.inf))
+    solver = KernelNewtonSolver(objective, tol=1e-10, max_iter=100)
+    solver.setup()
+    start = (solver.intercepts, solver.dual, solver.kernel_dual, solver.value)
+    delta_b, delta_a, kernel_delta = solver.newton_step()
+    slope = float(solver.gradient_intercepts @ delta_b) + float(
+        np.vdot(solver.gradient_dual, kernel_delta)
+    )
+
+    def value(step):
+        return solver.value_at(
+            start[0] + step * delta_b, start[1] + step * delta_a, start[2] + step * kernel_delta
+        )
+
+    values = {step: value(step) for step in (1.0, 2.0, 4.0, 8.0, 16.0)}
+    expected = 1.0
+    while expected < kernel_newton.LONGEST_STEP and values[2 * expected] < values[expected]:
+        expected *= 2
+    assert expected > 1.0  # the case this test is about: the full step falls short
+    assert solver.line_search(delta_b, delta_a, kernel_delta, slope)
+    assert solver.value == pytest.approx(values[expected], rel=1e-12)
+    assert_allclose(solver.dual, start[1] + expected * delta_a, rtol=1e-12)
+    assert solver.value <= start[3] + 1e-4 * expected * slope  # Armijo at the step taken
 
 
 def test_newton_cg_verdict_is_confirmed_on_the_exact_hessian(monkeypatch):

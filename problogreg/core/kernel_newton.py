@@ -36,7 +36,12 @@ convergence check, inner solve, line search -- each :math:`O(m r n^2)` plus one
 :math:`\tfrac12 g^\top H^{-1} g = -\tfrac12(g_F^\top \delta b_F + \sum_k u_k^\top
 \mathcal K \delta a_k)` is computed every step, and the per-parameter step test of the
 convergence check (which needs :math:`\delta w` and :math:`H_{jj}`, two passes) only once
-the decrement has passed.
+the decrement has passed. One difference: the line search doubles an accepted full step
+while that lowers the objective (up to
+:data:`~problogreg.core.solver_result.LONGEST_STEP` times it). A trial point costs
+:math:`O(mn)` here, and from zero the first Newton steps of a wide problem fall far short
+(at n = 200, d = 2000: five iterations instead of nine). The primal solvers start from an
+L-BFGS warm start or a subsampled Hessian's steps, where extending measured no gain.
 """
 
 from __future__ import annotations
@@ -48,7 +53,13 @@ from scipy.linalg.lapack import dpotrs as potrs
 
 from .likelihood import curvature_factors
 from .numerics import add_to_diagonal, log_softmax, rows_times, rows_times_squares
-from .solver_result import ARMIJO_SLOPE, MAX_BACKTRACKS, STEP_TOLERANCE_FACTOR, SolverResult
+from .solver_result import (
+    ARMIJO_SLOPE,
+    LONGEST_STEP,
+    MAX_BACKTRACKS,
+    STEP_TOLERANCE_FACTOR,
+    SolverResult,
+)
 from .woodbury import dual_matrix
 
 
@@ -184,16 +195,35 @@ class KernelNewtonSolver:
 
     # 5. line search
     def line_search(self, delta_b, delta_a, kernel_delta, slope: float) -> bool:
-        step = 1.0
-        for _ in range(MAX_BACKTRACKS):
-            trial = (
+        """Backtrack from the full step; a full step that is accepted is then doubled while
+        that lowers the objective further and still passes Armijo's test (up to
+        :data:`LONGEST_STEP`). A trial costs O(mn) here, with no product by the kernel,
+        while far from the optimum the Newton step of a logistic likelihood falls well
+        short: from zero at n = 200, d = 2000 the objective is 26 after the full step and
+        2.4 after three times it. Near the optimum the objective is quadratic along the
+        step, the doubled step is worse than the full one, and the full step is taken."""
+
+        def trial(step):
+            point = (
                 self.intercepts + step * delta_b,
                 self.dual + step * delta_a,
                 self.kernel_dual + step * kernel_delta,
             )
-            value = self.value_at(*trial)
-            if np.isfinite(value) and value <= self.value + ARMIJO_SLOPE * step * slope:
-                self.intercepts, self.dual, self.kernel_dual = trial
+            value = self.value_at(*point)
+            passes = np.isfinite(value) and value <= self.value + ARMIJO_SLOPE * step * slope
+            return point, value, passes
+
+        step = 1.0
+        for _ in range(MAX_BACKTRACKS):
+            point, value, passes = trial(step)
+            if passes:
+                # Only an accepted full step is extended (never one that backtracked).
+                while step >= 1.0 and 2 * step <= LONGEST_STEP:
+                    longer, longer_value, longer_passes = trial(2 * step)
+                    if not (longer_passes and longer_value < value):
+                        break
+                    step, point, value = 2 * step, longer, longer_value
+                self.intercepts, self.dual, self.kernel_dual = point
                 self.evaluate()
                 return True
             step *= 0.5

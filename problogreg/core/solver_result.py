@@ -17,6 +17,8 @@ STEP_TOLERANCE_FACTOR = 2.0
 
 ARMIJO_SLOPE = 1e-4
 MAX_BACKTRACKS = 40
+#: Longest multiple of the Newton step a line search extends an accepted full step to.
+LONGEST_STEP = 8.0
 
 
 @dataclass

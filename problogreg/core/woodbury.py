@@ -119,20 +119,41 @@ class WoodburyHessian:
         self.dual_cholesky = linalg.cholesky(
             dual_matrix(space.kernel, root), lower=True, check_finite=False
         )
-        # Intercept blocks: C J_F (one (m, n) array per free intercept), A and B.
+        # Intercept blocks: u_f = C o (T_F e_f), one (m, n) array per free intercept, A and
+        # B = X'u. With K = X Lambda^-1 X' already formed, D^-1 B = Lambda^-1 X' w for
+        # w = u - G M^-1 G' K u, and B' D^-1 B = u' K w: one pass over X (for D^-1 B)
+        # instead of three; B itself is formed only if solve() asks for it.
         per_sample = np.einsum("ckn,cln->kln", root, root)  # C_i, shape (m, m, n)
-        curvature_on_intercepts = np.einsum("kln,lf->fkn", per_sample, space.intercept_map)
-        self.cross = rows_times(space.X, curvature_on_intercepts.reshape(-1, n)).reshape(
-            -1, m, space.n_features
-        )
+        self._intercept_columns = np.einsum("kln,lf->fkn", per_sample, space.intercept_map)
+        kernel_columns = (self._intercept_columns.reshape(-1, n) @ space.kernel).reshape(-1, m, n)
+        residual = self._intercept_columns - self._dual_correction(kernel_columns)
         intercept_map = space.intercept_map
         self.intercept_block = intercept_map.T @ per_sample.sum(axis=2) @ intercept_map
         self.intercept_block += np.diag(space.intercept_precision)
-        self.solved_cross = self.solve_coefficients(self.cross)
-        schur = self.intercept_block - np.einsum("fkd,gkd->fg", self.cross, self.solved_cross)
+        self.solved_cross = (
+            rows_times(space.X, residual.reshape(-1, n)).reshape(-1, m, space.n_features)
+            / space.coef_precision
+        )
+        schur = self.intercept_block - np.einsum("fkn,gkn->fg", kernel_columns, residual)
         self.schur = 0.5 * (schur + schur.T)
         self.schur_cholesky = linalg.cholesky(self.schur, lower=True, check_finite=False)
         self._own_curvature = np.einsum("kkn->kn", per_sample)
+
+    @cached_property
+    def cross(self) -> np.ndarray:
+        r""":math:`B = X^\top u_f` per free intercept (m_F, m, d), the coupling of
+        intercepts and coefficients: a pass over X, made when :meth:`solve` first needs it."""
+        _, m, n = self.root.shape
+        rows = self._intercept_columns.reshape(-1, n)
+        return rows_times(self.space.X, rows).reshape(-1, m, self.space.n_features)
+
+    def _dual_correction(self, eta: np.ndarray) -> np.ndarray:
+        r""":math:`G M^{-1} G^\top \eta` for per-sample vectors :math:`\eta` (q, m, n), the
+        part of :math:`D^{-1}` that the data add (Woodbury's identity in the dual space)."""
+        r, _, n = self.root.shape
+        dual = np.einsum("ckn,qkn->qcn", self.root, eta).reshape(-1, r * n)
+        solved = linalg.cho_solve((self.dual_cholesky, True), dual.T, check_finite=False).T
+        return np.einsum("ckn,qcn->qkn", self.root, solved.reshape(-1, r, n))
 
     @cached_property
     def coef_diagonal(self) -> np.ndarray:
@@ -147,14 +168,12 @@ class WoodburyHessian:
 
     def solve_coefficients(self, v: np.ndarray) -> np.ndarray:
         r""":math:`D^{-1} v` for v of shape (..., m, d), by Woodbury's identity."""
-        space, root = self.space, self.root
-        r, m, n = root.shape
+        space = self.space
+        _, m, n = self.root.shape
         lead = v.shape[:-2]
         scaled = (v / space.coef_precision).reshape(-1, space.n_features)
         eta = rows_times_transpose(space.X, scaled).reshape(-1, m, n)
-        dual = np.einsum("ckn,qkn->qcn", root, eta).reshape(-1, r * n)
-        solved = linalg.cho_solve((self.dual_cholesky, True), dual.T, check_finite=False).T
-        back = np.einsum("ckn,qcn->qkn", root, solved.reshape(-1, r, n)).reshape(-1, n)
+        back = self._dual_correction(eta).reshape(-1, n)
         correction = rows_times(space.X, back).reshape(*lead, m, space.n_features)
         return scaled.reshape(*lead, m, space.n_features) - correction / space.coef_precision
 

@@ -67,3 +67,29 @@ def test_bad_input_is_one_line_and_exit_2(parquet_dir, capsys, extra, message):
 def test_missing_path_is_a_usage_error(tmp_path, capsys):
     assert main(["fit", "--parquet", str(tmp_path / "absent"), "--target", "y"]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_wide_parquet_files_pair_features_and_target_block_by_block(tmp_path):
+    """Many feature columns in several small files: Dask fuses the files of the one-column
+    target into fewer partitions than those of the features (dask/dask#12193). The fit of
+    frame.drop(columns="y") and frame["y"] still pairs them row for row, and equals the
+    fit of the same rows in memory."""
+    import dask.dataframe as dd
+
+    from problogreg import MAPLogisticRegression
+
+    rng = np.random.default_rng(3)
+    n, d = 1200, 30
+    frame = pd.DataFrame(rng.normal(size=(n, d)), columns=[f"x{j}" for j in range(d)])
+    frame["y"] = (rng.random(n) < special.expit(frame["x0"] - frame["x1"])).astype(int)
+    for part, rows in enumerate(np.array_split(np.arange(n), 6)):
+        frame.iloc[rows].to_parquet(tmp_path / f"part{part}.parquet")
+    lazy = dd.read_parquet(str(tmp_path))
+    X, y = lazy.drop(columns="y"), lazy["y"]
+    fused = y.to_dask_array().numblocks[0] != X.to_dask_array().numblocks[0]
+    if not fused:
+        pytest.skip("this Dask does not fuse the target's partitions differently")
+    model = MAPLogisticRegression().fit(X, y)
+    in_memory = MAPLogisticRegression().fit(frame.drop(columns="y"), frame["y"])
+    np.testing.assert_allclose(model.coef_, in_memory.coef_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(model.intercept_, in_memory.intercept_, rtol=1e-8, atol=1e-10)

@@ -206,9 +206,16 @@ def validate_blocked_fit_data(estimator, X, y, sample_weight=None) -> BlockedFit
     """
     import dask
 
-    X = as_feature_array(estimator, X, reset=True)
-    labels = _as_row_vector(y, "y", X)
-    weights = None if sample_weight is None else _as_row_vector(sample_weight, "sample_weight", X)
+    # Dask fuses the partitions of a Parquet read when a column projection leaves them
+    # small, differently for the one-column y than for the many-column X of one frame
+    # (dask/dask#12193): without this, frame.drop(columns="y") and frame["y"] of a
+    # directory of files would no longer pair up block by block.
+    with dask.config.set({"optimization.tune.active": False}):
+        X = as_feature_array(estimator, X, reset=True)
+        labels = _as_row_vector(y, "y", X)
+        weights = (
+            None if sample_weight is None else _as_row_vector(sample_weight, "sample_weight", X)
+        )
     summarise = dask.delayed(block_summary, pure=True)
     weight_blocks = [None] * X.numblocks[0] if weights is None else weights.to_delayed().ravel()
     most = min(SAMPLE_ROWS, SAMPLE_BYTES // (8 * max(X.shape[1], 1)))

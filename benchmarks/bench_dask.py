@@ -11,17 +11,20 @@ validation pass, which also draws the warm-start sample, and the Newton passes)
 and the time of each phase; and the load average before and after.
 
 ``scale`` (default n=5e7 and 1.25e7, d=50, float32, ~10 and 2.5 GB): rows are
-written to Zarr in chunks (never all in memory), then fitted from disk by a
-2-worker LocalCluster with ``memory_limit`` per worker (default 2 GB). The store
-is uncompressed (no codec: decompression would cost more CPU than the page cache
-or disk saves) in chunks of ``--chunk-rows`` rows by all columns. Reported: time
-per pass over the data (one per Newton iteration, and the validation pass), the
-workers' peak resident memory (sampled every 0.2 s), and the rows per second of a
-pass against the machine's BLAS throughput for the weighted Gram matrix of
+written to disk in chunks (never all in memory), then fitted from disk by a
+2-worker LocalCluster with ``memory_limit`` per worker (default 2 GB). The format
+is Parquet (default: one file of ``--chunk-rows`` rows per chunk, opened as the
+``problogreg fit --parquet`` command opens it) or Zarr (``--format zarr``: chunks
+of ``--chunk-rows`` rows by all columns). Both are written without a codec
+(decompression would cost more CPU than the page cache or disk saves). Reported:
+time per pass over the data (one per Newton iteration, and the validation pass),
+the workers' peak resident memory (sampled every 0.2 s), and the rows per second
+of a pass against the machine's BLAS throughput for the weighted Gram matrix of
 in-memory float64 rows (measured in the same run) and against a read-only pass
-(``X.sum(axis=0)``: reading every chunk, which allocates it afresh in the worker,
-and a trivial reduction), and the load average. The store is synced to disk
-before the fit; it is deleted afterwards.
+(``X.sum(axis=0)``: reading every chunk and a trivial reduction), and the load
+average. The store is synced to disk before the fit; it is deleted afterwards.
+The workers run in the environment the benchmark was started in (``--worker-env
+NAME=VALUE`` adds to it, e.g. to measure an allocator setting).
 
 Run from the repository root:
     python benchmarks/bench_dask.py compare
@@ -69,7 +72,7 @@ def simulated(n: int, d: int, chunk_rows: int, dtype=np.float64):
     return X, y
 
 
-def local_cluster(memory_limit="auto"):
+def local_cluster(memory_limit="auto", worker_env: dict | None = None):
     from distributed import Client, LocalCluster
 
     cluster = LocalCluster(
@@ -78,6 +81,7 @@ def local_cluster(memory_limit="auto"):
         processes=True,
         memory_limit=memory_limit,
         dashboard_address=":0",
+        env=worker_env or {},
     )
     return cluster, Client(cluster)
 
@@ -224,6 +228,39 @@ def write_zarr(path: Path, n: int, d: int, chunk_rows: int) -> None:
     da.to_zarr(y, str(path / "y"), compressors=None, overwrite=True)
 
 
+def write_parquet(path: Path, n: int, d: int, chunk_rows: int) -> None:
+    """n float32 rows (columns x0, x1, ...) and int8 labels (column y) to a directory of
+    Parquet files, one file of ``chunk_rows`` rows at a time, in parallel."""
+    import dask
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def write(block_id: int, rows: int) -> None:
+        X, y = simulate_block(block_id, rows, d, np.float32)
+        columns = {f"x{j}": X[:, j] for j in range(d)} | {"y": y}
+        pq.write_table(
+            pa.table(columns),
+            path / f"part-{block_id:05d}.parquet",
+            compression="none",
+            row_group_size=rows,
+        )
+
+    path.mkdir(parents=True, exist_ok=True)
+    sizes = [min(chunk_rows, n - start) for start in range(0, n, chunk_rows)]
+    dask.compute(*[dask.delayed(write)(b, rows) for b, rows in enumerate(sizes)])
+
+
+def open_store(path: Path, data_format: str):
+    """Lazy X and y of a store written by :func:`write_parquet` or :func:`write_zarr`."""
+    if data_format == "parquet":
+        from problogreg.cli import read_parquet
+
+        return read_parquet(str(path), "y")
+    import dask.array as da
+
+    return da.from_zarr(str(path / "X")), da.from_zarr(str(path / "y"))
+
+
 class PeakMemory:
     """Samples each worker's resident memory in a background thread; keeps the maxima."""
 
@@ -280,23 +317,30 @@ def gram_throughput(d: int, rows: int = 1_000_000) -> float:
     return rows / min(all_cores, per_core)
 
 
-def run_scale(sizes: list[int], d: int, chunk_rows: int, memory_limit: str, directory) -> None:
-    import dask.array as da
-
+def run_scale(
+    sizes: list[int],
+    d: int,
+    chunk_rows: int,
+    memory_limit: str,
+    directory,
+    data_format: str,
+    worker_env: dict,
+) -> None:
     from problogreg import MAPLogisticRegression
 
     print(f"load average (1/5/15 min) before: {load_average()}")
     reference = gram_throughput(d)
     print(
-        f"scale: d={d}, float32 Zarr (uncompressed), chunks of {chunk_rows} rows, "
-        f"2 workers x {memory_limit}"
+        f"scale: d={d}, float32 {data_format} (uncompressed), chunks of {chunk_rows} rows, "
+        f"2 workers x {memory_limit}, worker environment additions: {worker_env or 'none'}"
     )
     print(f"  single-machine BLAS weighted Gram: {reference / 1e6:.2f} M rows/s (float64)")
     for n in sizes:
         store = Path(tempfile.mkdtemp(prefix="bench-dask-", dir=directory))
         try:
             start = time.perf_counter()
-            write_zarr(store, n, d, chunk_rows)
+            writer = write_parquet if data_format == "parquet" else write_zarr
+            writer(store, n, d, chunk_rows)
             # Written back to disk before the fit, so that the fit does not compete with
             # the flushing of dirty pages (the store may still be read from the page cache).
             os.sync()
@@ -305,10 +349,9 @@ def run_scale(sizes: list[int], d: int, chunk_rows: int, memory_limit: str, dire
                 f"  n={n}: wrote {size / 1e9:.1f} GB in {time.perf_counter() - start:.0f} s; "
                 f"fitting from disk (load average {load_average()})"
             )
-            cluster, client = local_cluster(memory_limit)
+            cluster, client = local_cluster(memory_limit, worker_env)
             try:
-                X = da.from_zarr(str(store / "X"))
-                y = da.from_zarr(str(store / "y"))
+                X, y = open_store(store, data_format)
                 client.run(lambda: __import__("problogreg"))
                 with PeakMemory(client) as memory, PassLog() as log:
                     start = time.perf_counter()
@@ -357,10 +400,23 @@ def main() -> None:
     scale.add_argument("--d", type=int, default=50)
     scale.add_argument("--chunk-rows", type=int, default=500_000)
     scale.add_argument("--memory-limit", default="2GB")
-    scale.add_argument("--dir", default=None, help="scratch directory for the Zarr store")
+    scale.add_argument("--dir", default=None, help="scratch directory for the store")
+    scale.add_argument("--format", choices=("parquet", "zarr"), default="parquet")
+    scale.add_argument(
+        "--worker-env", nargs="*", default=[], metavar="NAME=VALUE", help="added to workers"
+    )
     args = parser.parse_args()
     if args.command == "scale":
-        run_scale(args.n, args.d, args.chunk_rows, args.memory_limit, args.dir)
+        worker_env = dict(item.split("=", 1) for item in args.worker_env)
+        run_scale(
+            args.n,
+            args.d,
+            args.chunk_rows,
+            args.memory_limit,
+            args.dir,
+            args.format,
+            worker_env,
+        )
     else:
         run_compare(
             getattr(args, "n", 2_000_000),

@@ -13,9 +13,9 @@ and the time of each phase; and the load average before and after.
 ``scale`` (default n=5e7 and 1.25e7, d=50, float32, ~10 and 2.5 GB): rows are
 written to disk in chunks (never all in memory), then fitted from disk by a
 2-worker LocalCluster with ``memory_limit`` per worker (default 2 GB). The format
-is Parquet (default: one file of ``--chunk-rows`` rows per chunk, opened as the
-``problogreg fit --parquet`` command opens it) or Zarr (``--format zarr``: chunks
-of ``--chunk-rows`` rows by all columns). Both are written without a codec
+is Zarr (default: chunks of ``--chunk-rows`` rows by all columns) or Parquet
+(``--format parquet``: one file of ``--chunk-rows`` rows per chunk, opened as the
+``problogreg fit --parquet`` command opens it). Both are written without a codec
 (decompression would cost more CPU than the page cache or disk saves). Reported:
 time per pass over the data (one per Newton iteration, and the validation pass),
 the workers' peak resident memory (sampled every 0.2 s), and the rows per second
@@ -401,7 +401,7 @@ def main() -> None:
     scale.add_argument("--chunk-rows", type=int, default=500_000)
     scale.add_argument("--memory-limit", default="2GB")
     scale.add_argument("--dir", default=None, help="scratch directory for the store")
-    scale.add_argument("--format", choices=("parquet", "zarr"), default="parquet")
+    scale.add_argument("--format", choices=("zarr", "parquet"), default="zarr")
     scale.add_argument(
         "--worker-env", nargs="*", default=[], metavar="NAME=VALUE", help="added to workers"
     )

@@ -139,9 +139,7 @@ def rows_times(X, rows: np.ndarray) -> np.ndarray:
     r""":math:`U X` for rows U (q, n), shape (q, d); X dense or scipy.sparse."""
     if by_rows(X, rows):
         return np.stack([row @ X for row in rows])
-    if sparse.issparse(X):
-        return np.asarray(X.T @ rows.T).T
-    return rows @ X  # C-ordered X read row by row: 1.2 vs 1.8 ms at 200 x 20000
+    return np.asarray(X.T @ rows.T).T
 
 
 def by_rows(X, rows: np.ndarray) -> bool:

@@ -320,6 +320,54 @@ def hessian_calls(monkeypatch):
     return calls
 
 
+def test_stops_at_the_rounding_floor_of_an_ill_conditioned_hessian():
+    """Two columns equal to within 1e-8 under a weak prior: at tol=1e-12 the Newton step
+    stays rounding noise above the step test (it ran to max_iter with a warning), so
+    the solver stops where the decrement no longer falls, at the optimum scikit-learn's
+    newton-cholesky reaches (C = prior_scale**2), with no warning."""
+    rng = np.random.default_rng(0)
+    n = 300
+    X = rng.standard_normal((n, 3))
+    X = np.column_stack([X, X[:, 0] + 1e-8 * rng.standard_normal(n)])
+    y = (rng.random(n) < 1 / (1 + np.exp(-(X[:, 0] - X[:, 1])))).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = MAPLogisticRegression(
+            prior_scale=1e3, intercept_prior_scale=None, autoscale=False, tol=1e-12
+        ).fit(X, y)
+    assert model.n_iter_ < 20
+    reference = LogisticRegression(C=1e6, solver="newton-cholesky", tol=1e-12, max_iter=10_000).fit(
+        X, y
+    )
+    assert_allclose(model.predict_proba(X), reference.predict_proba(X), rtol=0, atol=1e-10)
+
+
+def test_rounding_floor_needs_a_stalled_decrement_below_the_objectives_rounding():
+    """Quadratic convergence never stalls; a decrement that stops falling (below a
+    quarter of its smallest value so far) stops the solver only once it is below f's
+    rounding error, after FLOOR_STALL_STEPS such iterations in a row; one iteration is
+    counted once."""
+    from problogreg.core.solver_result import (
+        FLOOR_STALL_STEPS,
+        RoundingFloor,
+        objective_rounding,
+    )
+
+    value = 7.6
+    floor = objective_rounding(value)
+    converging = RoundingFloor()
+    assert not any(
+        converging.reached(i, decrement, value) for i, decrement in enumerate([1e-20, 1e-40, 0.0])
+    )
+    stalled = RoundingFloor()
+    bouncing = [1e-25, 3e-25, 2e-26, 2e-25, 1e-25]
+    verdicts = [stalled.reached(i, decrement, value) for i, decrement in enumerate(bouncing)]
+    assert FLOOR_STALL_STEPS == 2 and verdicts == [False, False, False, False, True]
+    assert stalled.reached(4, bouncing[4], value)  # the same iteration again: unchanged
+    above = RoundingFloor()
+    assert not any(above.reached(i, 10 * floor, value) for i in range(10))
+
+
 @pytest.mark.parametrize("prior_scale", [2.5, None])
 def test_subsampled_start_gives_the_exact_newton_answer(hessian_calls, prior_scale):
     X, y = large_binary()

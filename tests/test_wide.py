@@ -473,6 +473,23 @@ def test_kernel_newton_takes_the_dual_newton_steps(case, monkeypatch):
         assert np.max(np.abs(gradient)) < 1e-9 * np.sum(weights)
 
 
+def test_kernel_newton_stops_at_the_rounding_floor_when_the_step_test_cannot_pass(
+    monkeypatch,
+):
+    """With the step test made impossible (threshold 0), the solver in the span of the
+    data stops at the rounding floor: a few iterations after the decrement stops
+    falling, at the optimum of the ordinary fit, reported as converged."""
+    X, y = wide_data(n=40, d=300, n_classes=3, seed=5)
+    likelihood = SoftmaxLikelihood(X, y, np.ones(len(y)), 3, reference=False)
+    objective = PosteriorObjective(likelihood, ResolvedPrior(np.ones(X.shape[1]), 10.0))
+    ordinary = KernelNewtonSolver(objective, tol=1e-10, max_iter=100).solve()
+    monkeypatch.setattr(kernel_newton, "STEP_TOLERANCE_FACTOR", 0.0)
+    floored = KernelNewtonSolver(objective, tol=1e-10, max_iter=100).solve()
+    assert floored.converged and floored.stop_reason == "converged"
+    assert ordinary.n_iter < floored.n_iter <= ordinary.n_iter + 6
+    assert_allclose(floored.params, ordinary.params, rtol=1e-9, atol=1e-12)
+
+
 def test_kernel_newton_line_search_doubles_an_accepted_full_step_while_it_helps():
     """From zero on wide data the full Newton step falls short: the line search takes the
     first of 1, 2, 4, 8 times it after which doubling no longer lowers the objective, and

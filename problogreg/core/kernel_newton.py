@@ -58,6 +58,7 @@ from .solver_result import (
     LONGEST_STEP,
     MAX_BACKTRACKS,
     STEP_TOLERANCE_FACTOR,
+    RoundingFloor,
     SolverResult,
 )
 from .woodbury import dual_matrix
@@ -100,6 +101,7 @@ class KernelNewtonSolver:
         self.dual = np.zeros((space.n_rows, len(self.weight)))
         self.kernel_dual = np.zeros_like(self.dual)  # K a, row by row
         self.n_iter = 0
+        self.rounding_floor = RoundingFloor()
         self.evaluate()
 
     def log_proba(self, intercepts: np.ndarray, kernel_dual: np.ndarray) -> np.ndarray:
@@ -172,7 +174,8 @@ class KernelNewtonSolver:
 
     # 3. convergence check
     def check_convergence(self, delta_b, delta_a, slope: float) -> bool:
-        if -0.5 * slope > self.tol * self.scale:
+        decrement = -0.5 * slope
+        if decrement > self.tol * self.scale:
             return False
         space, threshold = self.space, STEP_TOLERANCE_FACTOR * self.tol
         delta_w = rows_times(space.X, delta_a) / space.coef_precision
@@ -180,7 +183,7 @@ class KernelNewtonSolver:
         # without the data's diagonal (a pass over X), as it does in the late steps before
         # the last.
         if np.max(np.abs(delta_w) * np.sqrt(space.coef_precision / self.scale)) > threshold:
-            return False
+            return self.rounding_floor.reached(self.n_iter, decrement, self.value)
         own = np.einsum("kkn->kn", self.per_sample)
         coef_diagonal = space.coef_precision + rows_times_squares(space.X, own)
         intercept_map = space.intercept_map
@@ -191,7 +194,9 @@ class KernelNewtonSolver:
             float(np.max(np.abs(delta_b) * np.sqrt(intercept_diagonal / self.scale), initial=0)),
             float(np.max(np.abs(delta_w) * np.sqrt(coef_diagonal / self.scale))),
         )
-        return largest <= threshold
+        return largest <= threshold or self.rounding_floor.reached(
+            self.n_iter, decrement, self.value
+        )
 
     # 5. line search
     def line_search(self, delta_b, delta_a, kernel_delta, slope: float) -> bool:

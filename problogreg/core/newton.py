@@ -16,7 +16,9 @@ named steps, after scikit-learn's ``_glm/_newton_solver.py``:
    probabilities near ½, :math:`H_{jj} \approx S/4` and the first test is
    :math:`|g_j| \le \mathrm{tol}\cdot S`, the gradient test it replaces, which
    depended on the units.) The length of the step taken is never used: a tiny
-   step proves nothing.
+   step proves nothing. Where rounding keeps the step test from passing (an
+   ill-conditioned Hessian at a tight ``tol``), the solver stops at the rounding
+   floor instead (:class:`~problogreg.core.solver_result.RoundingFloor`).
 4. **inner solve** -- Newton direction :math:`\delta = -H^{-1} g` from the
    Cholesky factor :math:`H = LL^\top`. A failed factorisation, or a pivot
    at rounding level, means the objective is flat along some direction
@@ -46,7 +48,14 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
-from .solver_result import ARMIJO_SLOPE, MAX_BACKTRACKS, STEP_TOLERANCE_FACTOR, SolverResult
+from .solver_result import (
+    ARMIJO_SLOPE,
+    MAX_BACKTRACKS,
+    STEP_TOLERANCE_FACTOR,
+    RoundingFloor,
+    SolverResult,
+    objective_rounding,
+)
 
 #: A Cholesky pivot this small relative to its diagonal entry marks a flat direction.
 SINGULAR_PIVOT_RATIO = 1e-12
@@ -119,6 +128,7 @@ class NewtonSolver:
         self.value, self.gradient = self.objective.value_gradient(self.params)
         self.n_iter = 0
         self.last_decrement = np.inf
+        self.rounding_floor = RoundingFloor()
         near = np.max(np.abs(self.gradient)) <= self.subsample_exit_level() * self.scale
         self.rows = None if near else self.subsample
 
@@ -155,9 +165,12 @@ class NewtonSolver:
         return float(np.max(np.abs(step) * np.sqrt(self.hessian_diagonal() / self.scale)))
 
     def check_convergence(self) -> bool:
-        if self.largest_scaled_step() > STEP_TOLERANCE_FACTOR * self.tol:
+        decrement = self.newton_decrement()
+        if decrement > self.tol * self.scale:
             return False
-        return self.newton_decrement() <= self.tol * self.scale
+        if self.largest_scaled_step() <= STEP_TOLERANCE_FACTOR * self.tol:
+            return True
+        return self.rounding_floor.reached(self.n_iter, decrement, self.value)
 
     def subsample_exit_level(self) -> float:
         return SUBSAMPLE_EXIT * np.sqrt(self.tol)
@@ -186,7 +199,7 @@ class NewtonSolver:
         """Backtrack from the full step; the gradient is computed for the accepted point only."""
         slope = float(self.gradient @ direction)
         gradient_l1 = np.sum(np.abs(self.gradient))
-        rounding = 16 * np.finfo(float).eps * abs(self.value)
+        rounding = objective_rounding(self.value)
         step = 1.0
         for _ in range(MAX_BACKTRACKS):
             trial = self.params + step * direction

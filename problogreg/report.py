@@ -41,20 +41,28 @@ REPORT_FILES = (
 )
 
 
-def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
-    """A pipe table of ``frame`` (index included) with numbers rounded to ``digits``."""
+#: Columns of counts: a model that could not be fitted leaves NaN in them, which makes
+#: pandas store them as floats, but they are printed as whole numbers.
+COUNT_COLUMNS = ("rank", "n_refits")
 
-    def cell(value) -> str:
+
+def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
+    """A pipe table of ``frame`` (index included) with numbers rounded to ``digits``, the
+    :data:`COUNT_COLUMNS` as whole numbers."""
+
+    def cell(value, places: int) -> str:
         if isinstance(value, float | np.floating):
-            return f"{value:.{digits}f}" if np.isfinite(value) else ""
+            return f"{value:.{places}f}" if np.isfinite(value) else ""
         return str(value)
 
+    places = [0 if column in COUNT_COLUMNS else digits for column in frame.columns]
     index_names = [str(n) if n is not None else "" for n in frame.index.names]
     header = [*index_names, *map(str, frame.columns)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for key, row in frame.iterrows():
         keys = key if isinstance(key, tuple) else (key,)
-        lines.append("| " + " | ".join([*map(str, keys), *map(cell, row.tolist())]) + " |")
+        cells = [cell(value, n) for value, n in zip(row.tolist(), places, strict=True)]
+        lines.append("| " + " | ".join([*map(str, keys), *cells]) + " |")
     return "\n".join(lines)
 
 

@@ -118,6 +118,19 @@ def test_markdown_table_rounds_and_keeps_the_index():
     ]
 
 
+def test_markdown_table_prints_counts_as_whole_numbers():
+    """A model that could not be fitted leaves NaN in the comparison's count columns,
+    which pandas then stores as floats: they still print as whole numbers."""
+    frame = pd.DataFrame(
+        {"rank": [0.0, np.nan], "n_refits": [398.0, np.nan], "elpd_loo": [-1.5, np.nan]},
+        index=["Laplace", "NUTS"],
+    )
+    assert markdown_table(frame).splitlines()[2:] == [
+        "| Laplace | 0 | 398 | -1.500 |",
+        "| NUTS |  |  |  |",
+    ]
+
+
 @pytest.mark.slow
 def test_study_on_a_csv_with_a_categorical_column_and_three_classes(tmp_path):
     from problogreg import datasets

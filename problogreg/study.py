@@ -29,7 +29,6 @@ from .core.validation import format_label, one_line, validate_fit_data
 from .evaluation.agreement import agreement
 from .evaluation.compare import compare
 from .models.map import MAPLogisticRegression
-from .posterior.loo import PARETO_K_LIMIT
 
 #: Every model of a study, in the order they are fitted: the closed-form and
 #: cheap ones first, so that a model that refuses the data is known before NUTS runs.
@@ -37,9 +36,6 @@ MODEL_NAMES = ("MAP", "LDA", "NaiveBayes", "Laplace", "NUTS")
 
 #: Models that start from the MAP fit: when MAP fails, they fail for the same reason.
 NEEDS_MAP = ("Laplace", "NUTS")
-
-#: Target of every Pareto k in the diagnostics (Vehtari et al., 2024).
-K_TARGET = f"< {PARETO_K_LIMIT:g}"
 
 
 class StudyInputError(ValueError):
@@ -251,7 +247,8 @@ def _fit_models(builders, X_train, y_train, log):
 
 
 def _loo_rows(loo_table: pd.DataFrame) -> list[tuple]:
-    """A row per model whose LOO began as PSIS: that estimate's max Pareto k, and whether
+    """A row per model whose LOO began as PSIS: that estimate's max Pareto k against the
+    threshold it was flagged against (below 0.7 for fewer than 2200 draws), and whether
     it was kept or replaced (by refits or K-fold, whose own k are no PSIS diagnostic: a
     NUTS refit carries k = 0). Exact and point-estimate LOO involve no importance
     sampling and get no row."""
@@ -267,7 +264,7 @@ def _loo_rows(loo_table: pd.DataFrame) -> list[tuple]:
             resolution = f"resolved by {model['loo_method']}"
         if model["pareto_k_warning"]:
             resolution += "; the estimate is unreliable (pareto_k_warning)"
-        rows.append((label, k, K_TARGET, resolution))
+        rows.append((label, k, f"< {model['psis_pareto_k_threshold']:.2f}", resolution))
     return rows
 
 
@@ -283,7 +280,8 @@ def _diagnostics(models: dict, loo_table: pd.DataFrame, check) -> pd.DataFrame:
             ("NUTS divergences", sampled["n_divergent"], "0", ""),
         ]
     if check is not None:
-        rows.append(("Laplace importance-sampling Pareto k", float(check.pareto_k), K_TARGET, ""))
+        target = f"< {check.threshold:.2f}"
+        rows.append(("Laplace importance-sampling Pareto k", float(check.pareto_k), target, ""))
     rows += _loo_rows(loo_table)
     columns = ["diagnostic", "value", "target", "resolution"]
     return pd.DataFrame(rows, columns=columns).set_index("diagnostic")

@@ -124,8 +124,10 @@ def test_laplace_refits_only_high_k_rows_on_larger_data(monkeypatch):
     flagged = plain.pareto_k.values > plain.good_k
     assert f"+ {flagged.sum()} exact refits (k > " in resolved.method
     assert resolved.pareto_k.values.max() <= plain.good_k and not resolved.warning
-    # The PSIS k that triggered the refits is kept beside the refits' own k.
+    # The PSIS k that triggered the refits is kept beside the refits' own k, with the
+    # threshold they were flagged against.
     np.testing.assert_array_equal(resolved.psis_pareto_k, plain.pareto_k.values)
+    assert resolved.psis_good_k == plain.good_k
     np.testing.assert_array_equal(resolved.elpd_i.values[~flagged], plain.elpd_i.values[~flagged])
     exact = quadrature_loo(X, y)
     error = np.abs(resolved.elpd_i.values - exact)[flagged]
@@ -147,6 +149,7 @@ def test_nuts_loo_refits_the_rows_psis_cannot_handle():
     resolved = model.loo(X, y)
     assert f"+ {flagged.sum()} exact refits" in resolved.method
     np.testing.assert_array_equal(resolved.psis_pareto_k, plain.pareto_k.values)
+    assert resolved.psis_good_k == plain.good_k < 0.7  # 1000 draws: 1 - 1/log10(1000)
     assert resolved.pareto_k.values.max() <= resolved.good_k and not resolved.warning
     exact = quadrature_loo(X, y)
     error = np.abs(resolved.elpd_i.values - exact)[flagged]
@@ -227,7 +230,9 @@ def test_laplace_loo_scores_its_own_predictive_when_no_correction_can_reach_the_
     assert loo.method.startswith("exact LOO: 8 refits of the Gaussian predictive (")
     assert not loo.warning and loo.mcse_elpd == 0.0
     # The PSIS estimate it replaces keeps its k.
-    np.testing.assert_array_equal(loo.psis_pareto_k, model.loo(X, y, resolve=False).pareto_k.values)
+    psis = model.loo(X, y, resolve=False)
+    np.testing.assert_array_equal(loo.psis_pareto_k, psis.pareto_k.values)
+    assert loo.psis_good_k == psis.good_k
     expected = [
         LaplaceLogisticRegression(**wide)
         .fit(np.delete(X, i, axis=0), np.delete(y, i))

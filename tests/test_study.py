@@ -72,6 +72,7 @@ def test_study_writes_report_figures_and_tables(two_feature_study):
     for name, model in psis.iterrows():
         (label,) = [d for d in diagnostics.index if d.startswith(f"{name} max Pareto k (PSIS")]
         assert diagnostics.loc[label, "value"] == pytest.approx(model["psis_max_pareto_k"])
+        assert diagnostics.loc[label, "target"] == f"< {model['psis_pareto_k_threshold']:.2f}"
         if model["n_refits"] > 0:
             assert label.endswith("(PSIS-LOO, before resolution)")
             assert diagnostics.loc[label, "resolution"].startswith(
@@ -222,7 +223,8 @@ def test_study_diagnostics_give_the_psis_k_behind_a_resolved_loo(tmp_path):
     diagnostics = pd.read_csv(tmp_path / "report" / "diagnostics.csv", index_col=0)
     assert diagnostics.loc[label, "value"] == pytest.approx(psis_k, rel=1e-12)
     assert diagnostics.loc[label, "resolution"] == f"resolved by {method}"
-    assert f"| {label} | {psis_k:.3f} | < 0.7 | resolved by {method} |" in text
+    threshold = laplace.loo(result.X_train, result.y_train, resolve=False).good_k
+    assert f"| {label} | {psis_k:.3f} | < {threshold:.2f} | resolved by {method} |" in text
     # MAP, LDA and Naive Bayes score exactly, without importance sampling: no k rows.
     assert [d for d in diagnostics.index if "Pareto k" in d] == [
         "Laplace importance-sampling Pareto k",

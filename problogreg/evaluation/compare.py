@@ -129,13 +129,14 @@ def compare(
     ``loo_method``, ``n_refits`` (refits or folds behind the estimate; 0 when the
     one-shot estimate was kept), ``psis_max_pareto_k`` (the largest Pareto k of the
     model's PSIS-LOO, before refits or K-fold replaced any of it, ``loo_method``
-    saying why; NaN for models scored without PSIS), ``max_pareto_k`` (after
-    resolution; PSIS methods only; NaN where no importance sampling is involved;
-    a NUTS refit carries k = 0), ``pareto_k_warning`` (True when some
-    observation's k still exceeds ArviZ's threshold or a refit failed: that LOO
-    estimate is unreliable), ``mcse_elpd`` (Monte Carlo standard error of
-    ``elpd_loo``; 0 for exact values), and with test data ``test_log_loss``,
-    ``test_brier``, ``test_accuracy``, ``test_ece``.
+    saying why; NaN for models scored without PSIS), ``psis_pareto_k_threshold``
+    (the threshold those k were flagged against, min(1 - 1/log10 S, 0.7) for S
+    draws), ``max_pareto_k`` (after resolution; PSIS methods only; NaN where no
+    importance sampling is involved; a NUTS refit carries k = 0),
+    ``pareto_k_warning`` (True when some observation's k still exceeds ArviZ's
+    threshold or a refit failed: that LOO estimate is unreliable), ``mcse_elpd``
+    (Monte Carlo standard error of ``elpd_loo``; 0 for exact values), and with test
+    data ``test_log_loss``, ``test_brier``, ``test_accuracy``, ``test_ece``.
 
     Examples
     --------
@@ -171,6 +172,10 @@ def compare(
     table["n_refits"] = [loos[name].n_refits for name in table.index]
     table["psis_max_pareto_k"] = [
         np.nan if loos[name].psis_pareto_k is None else float(np.nanmax(loos[name].psis_pareto_k))
+        for name in table.index
+    ]
+    table["psis_pareto_k_threshold"] = [
+        np.nan if loos[name].psis_good_k is None else float(loos[name].psis_good_k)
         for name in table.index
     ]
     # Pareto k diagnoses importance sampling; exact and point-estimate LOO have none.

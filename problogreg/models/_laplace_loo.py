@@ -37,7 +37,7 @@ def laplace_loo(model, problem: RefitProblem, groups, draws: int, rng, resolve: 
     correction_k = float(smoothed_log_weights(correction)[1])
     if correction_k > loo.good_k:
         reason = f"the Gaussian is too far from the posterior to correct: k = {correction_k:.2f}"
-        return gaussian_predictive_loo(model, problem, rng, reason, loo.psis_pareto_k)
+        return gaussian_predictive_loo(model, problem, rng, reason, loo)
     if refits_are_cheap(problem):
         every_row = np.ones(len(codes), dtype=bool)
         resolved = resolve_loo(
@@ -51,20 +51,27 @@ def laplace_loo(model, problem: RefitProblem, groups, draws: int, rng, resolve: 
             "importance sampling unreliable even after refits: max k = "
             f"{float(resolved.pareto_k.max()):.2f}"
         )
-        return gaussian_predictive_loo(model, problem, rng, reason, loo.psis_pareto_k)
+        return gaussian_predictive_loo(model, problem, rng, reason, loo)
     return resolved
 
 
-def gaussian_predictive_loo(model, problem: RefitProblem, rng, reason: str, psis_pareto_k):
+def gaussian_predictive_loo(model, problem: RefitProblem, rng, reason: str, psis):
     """LOO of the Laplace model as it predicts (its moderated predictive), refitted
     without each row (or by K-fold when that is not cheap): used when no importance
-    sampling from a Gaussian reaches the exact posterior. ``psis_pareto_k`` is that of
-    the PSIS-LOO estimate this one replaces."""
+    sampling from a Gaussian reaches the exact posterior. ``psis`` is the PSIS-LOO
+    estimate this one replaces (its Pareto k and threshold are kept)."""
     problem = dataclasses.replace(problem, predictive="gaussian")
     moments = logit_moments(model.posterior_, model.result_.layout, problem.X)
     rows = np.arange(problem.n)
     lpd_i = problem.weights * moderated_log_proba(*moments)[rows, problem.codes]
-    full = pointwise_loo(lpd_i, lpd_i, n_samples=0, method="", psis_pareto_k=psis_pareto_k)
+    full = pointwise_loo(
+        lpd_i,
+        lpd_i,
+        n_samples=0,
+        method="",
+        psis_pareto_k=psis.psis_pareto_k,
+        psis_good_k=psis.psis_good_k,
+    )
     max_refits = problem.n if refits_are_cheap(problem) else 0
     every_row = np.ones(problem.n, dtype=bool)
     return resolve_loo(full, problem, every_row, rng, reason=reason, max_refits=max_refits)

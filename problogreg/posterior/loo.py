@@ -121,6 +121,7 @@ def psis_loo(
         method=method,
         variance_i=weight**2 * variance / r_eff,
         psis_pareto_k=pareto_k,
+        psis_good_k=pareto_k_threshold(n_draws),
     )
 
 
@@ -134,6 +135,7 @@ def pointwise_loo(
     approx_posterior: bool = False,
     variance_i: np.ndarray | None = None,
     psis_pareto_k: np.ndarray | None = None,
+    psis_good_k: float | None = None,
 ):
     r"""An ELPD result from pointwise (already weighted) LOO log predictive densities.
 
@@ -156,6 +158,8 @@ def pointwise_loo(
     psis_pareto_k : ndarray of shape (n,), optional
         The Pareto k of the PSIS-LOO estimate these values come from or replace
         (see :class:`~problogreg.posterior._loo_result.LOOResult`).
+    psis_good_k : float, optional
+        The threshold that estimate's k were flagged against.
     """
     import xarray as xr
 
@@ -183,4 +187,5 @@ def pointwise_loo(
         mcse_elpd=float(np.sqrt(variance_i.sum())),
         variance_i=variance_i,
         psis_pareto_k=psis_pareto_k,
+        psis_good_k=psis_good_k,
     )

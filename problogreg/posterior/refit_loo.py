@@ -241,9 +241,10 @@ def resolve_loo(
     -------
     LOOResult
         ``pareto_k`` holds each refitted row's refit k (the fold's k for K-fold);
-        ``psis_pareto_k`` stays that of ``loo``; ``n_refits`` the number of refits;
-        ``warning`` whether any k is still above the limit or a refit did not
-        converge; ``mcse_elpd`` the Monte Carlo standard error of the refitted part.
+        ``psis_pareto_k`` and ``psis_good_k`` stay those of ``loo``; ``n_refits`` the
+        number of refits; ``warning`` whether any k is still above the limit or a
+        refit did not converge; ``mcse_elpd`` the Monte Carlo standard error of the
+        refitted part.
     """
     flagged = np.asarray(flagged, dtype=bool)
     n_flagged = int(flagged.sum())
@@ -293,6 +294,7 @@ def resolve_loo(
         method=method,
         variance_i=variance,
         psis_pareto_k=loo.psis_pareto_k,
+        psis_good_k=loo.psis_good_k,
     )
     return dataclasses.replace(
         result, warning=result.warning or unconverged > 0, n_refits=len(groups)

@@ -129,7 +129,7 @@ class WoodburyHessian:
         residual = self._intercept_columns - self._dual_correction(kernel_columns)
         intercept_map = space.intercept_map
         self.intercept_block = intercept_map.T @ per_sample.sum(axis=2) @ intercept_map
-        self.intercept_block += np.diag(space.intercept_precision)
+        add_to_diagonal(self.intercept_block, space.intercept_precision)
         self.solved_cross = (
             rows_times(space.X, residual.reshape(-1, n)).reshape(-1, m, space.n_features)
             / space.coef_precision
@@ -147,11 +147,14 @@ class WoodburyHessian:
         rows = self._intercept_columns.reshape(-1, n)
         return rows_times(self.space.X, rows).reshape(-1, m, self.space.n_features)
 
-    def _dual_correction(self, eta: np.ndarray) -> np.ndarray:
-        r""":math:`G M^{-1} G^\top \eta` for per-sample vectors :math:`\eta` (q, m, n), the
-        part of :math:`D^{-1}` that the data add (Woodbury's identity in the dual space)."""
+    def _dual_correction(self, eta: np.ndarray, dual_shift: np.ndarray | None = None):
+        r""":math:`G M^{-1} (G^\top \eta + z)` for per-sample vectors :math:`\eta` (q, m, n)
+        and an optional shift z (q, rn) in the dual space: with z = 0 the part of
+        :math:`D^{-1}` that the data add (Woodbury's identity in the dual space)."""
         r, _, n = self.root.shape
         dual = np.einsum("ckn,qkn->qcn", self.root, eta).reshape(-1, r * n)
+        if dual_shift is not None:
+            dual += dual_shift
         solved = linalg.cho_solve((self.dual_cholesky, True), dual.T, check_finite=False).T
         return np.einsum("ckn,qcn->qkn", self.root, solved.reshape(-1, r, n))
 
@@ -222,8 +225,8 @@ class WoodburyHessian:
         :math:`U = G^\top J`: :math:`u = \Lambda^{-1/2} z_w`,
         :math:`v = U u + z_\delta`, :math:`x_w = u - \Lambda^{-1} U^\top M^{-1} v`.
         """
-        space, root = self.space, self.root
-        r, m, n = root.shape
+        space = self.space
+        _, m, n = self.root.shape
         d, k = space.n_features, self.n_intercepts
         noise = np.atleast_2d(noise)
         x_intercept = linalg.solve_triangular(
@@ -231,9 +234,7 @@ class WoodburyHessian:
         ).T
         u = noise[:, k : k + m * d].reshape(-1, m, d) / np.sqrt(space.coef_precision)
         eta = rows_times_transpose(space.X, u.reshape(-1, d)).reshape(-1, m, n)
-        dual = np.einsum("ckn,qkn->qcn", root, eta).reshape(-1, r * n) + noise[:, k + m * d :]
-        solved = linalg.cho_solve((self.dual_cholesky, True), dual.T, check_finite=False).T
-        back = np.einsum("ckn,qcn->qkn", root, solved.reshape(-1, r, n)).reshape(-1, n)
+        back = self._dual_correction(eta, noise[:, k + m * d :]).reshape(-1, n)
         x_coef = u - rows_times(space.X, back).reshape(-1, m, d) / space.coef_precision
         x_coef -= np.einsum("qf,fkd->qkd", x_intercept, self.solved_cross)
         return np.concatenate([x_intercept, x_coef.reshape(len(noise), -1)], axis=1)

@@ -177,25 +177,29 @@ class KernelNewtonSolver:
         decrement = -0.5 * slope
         if decrement > self.tol * self.scale:
             return False
-        space, threshold = self.space, STEP_TOLERANCE_FACTOR * self.tol
-        delta_w = rows_times(space.X, delta_a) / space.coef_precision
-        # H_jj >= lambda_j: a step too long even on the prior's curvature alone fails the test
-        # without the data's diagonal (a pass over X), as it does in the late steps before
-        # the last.
-        if np.max(np.abs(delta_w) * np.sqrt(space.coef_precision / self.scale)) > threshold:
-            return self.rounding_floor.reached(self.n_iter, decrement, self.value)
+        delta_w = rows_times(self.space.X, delta_a) / self.space.coef_precision
+        if self.largest_scaled_step(delta_b, delta_w) <= STEP_TOLERANCE_FACTOR * self.tol:
+            return True
+        return self.rounding_floor.reached(self.n_iter, decrement, self.value)
+
+    def largest_scaled_step(self, delta_b, delta_w) -> float:
+        r""":math:`\max_j |\delta_j| \sqrt{H_{jj}/S}` over the intercepts and coefficients;
+        where the prior's curvature alone (:math:`H_{jj} \ge \lambda_j`) already puts a
+        coefficient above the step test, that lower bound, without the data's diagonal (a
+        pass over X), as in the late steps before the last."""
+        space = self.space
+        bound = float(np.max(np.abs(delta_w) * np.sqrt(space.coef_precision / self.scale)))
+        if bound > STEP_TOLERANCE_FACTOR * self.tol:
+            return bound
         own = np.einsum("kkn->kn", self.per_sample)
         coef_diagonal = space.coef_precision + rows_times_squares(space.X, own)
         intercept_map = space.intercept_map
         intercept_diagonal = np.einsum(
             "kf,kln,lf->f", intercept_map, self.per_sample, intercept_map
         ) + (space.intercept_precision)
-        largest = max(
+        return max(
             float(np.max(np.abs(delta_b) * np.sqrt(intercept_diagonal / self.scale), initial=0)),
             float(np.max(np.abs(delta_w) * np.sqrt(coef_diagonal / self.scale))),
-        )
-        return largest <= threshold or self.rounding_floor.reached(
-            self.n_iter, decrement, self.value
         )
 
     # 5. line search

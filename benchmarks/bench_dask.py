@@ -7,7 +7,8 @@ intercept_prior_scale=None)``) and dask-ml (``LogisticRegression(solver="newton"
 which is unpenalised), and by problogreg on the same rows as numpy arrays. The
 best of ``--repeats`` runs each; the largest coefficient difference shows both
 reach the same optimum. Reported with ours: its passes over the data (the
-validation pass, which also draws the warm-start sample, and the Newton passes)
+validation pass, which also draws the warm-start sample, the gradient-only pass of
+the first step, which takes the sample's Hessian, and the Newton passes)
 and the time of each phase; and the load average before and after.
 
 ``scale`` (default n=5e7 and 1.25e7, d=50, float32, ~10 and 2.5 GB): rows are
@@ -17,7 +18,8 @@ is Zarr (default: chunks of ``--chunk-rows`` rows by all columns) or Parquet
 (``--format parquet``: one file of ``--chunk-rows`` rows per chunk, opened as the
 ``problogreg fit --parquet`` command opens it). Both are written without a codec
 (decompression would cost more CPU than the page cache or disk saves). Reported:
-time per pass over the data (one per Newton iteration, and the validation pass),
+time per pass over the data (one per Newton iteration with the Hessian, the
+validation pass, and the first step's gradient-only pass apart),
 the workers' peak resident memory (sampled every 0.2 s), and the rows per second
 of a pass against the machine's BLAS throughput for the weighted Gram matrix of
 in-memory float64 rows (measured in the same run) and against a read-only pass
@@ -87,8 +89,9 @@ def local_cluster(memory_limit="auto", worker_env: dict | None = None):
 
 
 class PassLog:
-    """Records the duration of every pass over the blocks of a fit: the validation pass
-    and each Newton pass (``_pass`` of the blocked likelihood)."""
+    """Records the duration of every pass over the blocks of a fit: the validation pass,
+    and each pass of the blocked likelihood (``_pass``), as "Newton" when it computed the
+    Hessian, else "gradient" (the first, whose step takes the sample's Hessian)."""
 
     def __init__(self):
         from problogreg.core import blocked
@@ -96,7 +99,11 @@ class PassLog:
 
         self.passes: list[tuple[str, float]] = []
         self._patches = [
-            (blocked.BlockedLikelihood, "_pass", "Newton"),
+            (
+                blocked.BlockedLikelihood,
+                "_pass",
+                lambda likelihood, theta, want_hessian: "Newton" if want_hessian else "gradient",
+            ),
             (_mode, "validate_blocked_fit_data", "validation"),
         ]
 
@@ -112,7 +119,8 @@ class PassLog:
         def run(*args, **kwargs):
             start = time.perf_counter()
             result = function(*args, **kwargs)
-            self.passes.append((kind, time.perf_counter() - start))
+            label = kind(*args, **kwargs) if callable(kind) else kind
+            self.passes.append((label, time.perf_counter() - start))
             return result
 
         return run
@@ -183,14 +191,15 @@ def run_compare(n: int, d: int, repeats: int, chunk_rows: int) -> None:
         runs = [ours() for _ in range(repeats)]
         ours_fit, t_ours, passes = min(runs, key=lambda run: run[1])
         validation = sum(seconds for kind, seconds in passes if kind == "validation")
-        newton = [seconds for kind, seconds in passes if kind == "Newton"]
+        solver = [(kind, seconds) for kind, seconds in passes if kind != "validation"]
+        solver_seconds = sum(seconds for _, seconds in solver)
         print(
             f"  problogreg on Dask: {t_ours:.2f} s (runs: "
-            f"{', '.join(f'{run[1]:.2f}' for run in runs)}); {1 + len(newton)} passes: "
-            f"validation and sample {validation:.2f} s, {len(newton)} Newton passes "
-            f"({ours_fit.n_iter_} iterations) {sum(newton):.2f} s "
-            f"[{', '.join(f'{t:.2f}' for t in newton)}], rest (client: sample fit, solves) "
-            f"{t_ours - validation - sum(newton):.2f} s"
+            f"{', '.join(f'{run[1]:.2f}' for run in runs)}); {1 + len(solver)} passes: "
+            f"validation and sample {validation:.2f} s, {len(solver)} solver passes "
+            f"({ours_fit.n_iter_} iterations) {solver_seconds:.2f} s "
+            f"[{', '.join(f'{kind} {t:.2f}' for kind, t in solver)}], rest (client: sample "
+            f"fit, solves) {t_ours - validation - solver_seconds:.2f} s"
         )
         t_theirs, theirs_fit = timed(theirs, repeats, lambda: settled(client, tasks))
         print(f"  dask-ml newton:     {t_theirs:.2f} s")
@@ -363,11 +372,13 @@ def run_scale(
                 client.close()
                 cluster.close()
             peak = max(memory.peak.values())
-            newton = log.seconds("Newton")
+            newton, gradient = log.seconds("Newton"), log.seconds("gradient")
             validation = sum(log.seconds("validation"))
             print(
-                f"    fit {elapsed:.0f} s, {1 + len(newton)} passes (validation and sample "
-                f"{validation:.0f} s, {len(newton)} Newton passes, {model.n_iter_} iterations), "
+                f"    fit {elapsed:.0f} s, {1 + len(gradient) + len(newton)} passes (validation "
+                f"and sample {validation:.0f} s, {len(gradient)} gradient-only "
+                f"{sum(gradient):.0f} s, {len(newton)} Newton passes with the Hessian, "
+                f"{model.n_iter_} iterations), "
                 f"converged={model.converged_}; peak worker memory {peak / 1e9:.2f} GB "
                 f"(limit {memory_limit}); load average after {load_average()}"
             )

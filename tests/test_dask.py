@@ -21,6 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from problogreg import LaplaceLogisticRegression, MAPLogisticRegression
 from problogreg.core import block_summary, blocked, blocked_data
 from problogreg.core.likelihood import SoftmaxLikelihood
+from problogreg.models._mode import mode_finder
 from problogreg.models.map import SeparationWarning
 
 dask = pytest.importorskip("dask")
@@ -163,8 +164,62 @@ def test_warm_start_from_a_sample_takes_few_passes(client, monkeypatch):
     fitted = MAPLogisticRegression(tol=1e-10).fit(*as_dask(X, y, weights, rows=3000))
     memory = MAPLogisticRegression(tol=1e-10).fit(X, y, sample_weight=weights)
     assert_same_fit(fitted, memory)
-    # A full pass at the start, one per Newton step (each with the Hessian ahead).
-    assert all(passes) and len(passes) == fitted.n_iter_ + 1 <= 4, passes
+    # A pass for the gradient at the start (the first step takes the sample's Hessian),
+    # then one per Newton step, each with the Hessian ahead.
+    assert passes[0] is False and all(passes[1:]), passes
+    assert len(passes) == fitted.n_iter_ + 1 <= 4, passes
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_first_step_takes_the_samples_hessian(client, monkeypatch, n_classes):
+    """From the sample's mode the first step takes the Hessian of the sampled rows,
+    weighted up to the whole (formed on the client, so the first pass computes only the
+    loss and the gradient); it estimates the full Hessian to about sqrt(p / rows drawn).
+    The fit still ends at the in-memory optimum, with the exact Hessian there."""
+    monkeypatch.setattr(blocked_data, "SAMPLE_MIN_ROWS", 2000)
+    X, y = binary_data(n=40_000, d=3)
+    if n_classes == 3:
+        y = y + (X[:, 0] > X[:, 0].mean())
+    weights = np.random.default_rng(8).uniform(0.5, 2.0, len(y))
+    blocks = as_dask(X, y, weights, rows=5000)
+    memory = MAPLogisticRegression(tol=1e-10).fit(X, y, sample_weight=weights)
+    model = MAPLogisticRegression(tol=1e-10)
+    likelihood = mode_finder(model, *blocks).objective.likelihood
+    sample = likelihood.hessian_sample()
+    assert sample is likelihood.sample and len(sample.codes) == 4000
+    theta = np.random.default_rng(9).normal(scale=0.3, size=likelihood.n_params)
+    rows = np.flatnonzero(np.isin(X[:, 0], sample.X[:, 0]))
+    factor = len(y) / len(rows)  # every block holds 5000 rows, of which 500 were drawn
+    by_hand = SoftmaxLikelihood(
+        X[rows], sample.codes, weights[rows] * factor, likelihood.n_classes, likelihood.reference
+    ).hessian(theta)
+    estimate = likelihood.hessian(theta, rows=sample)
+    np.testing.assert_allclose(estimate, by_hand, rtol=1e-12)
+    codes = np.searchsorted(likelihood.classes, y)
+    exact = SoftmaxLikelihood(
+        X, codes, weights, likelihood.n_classes, likelihood.reference
+    ).hessian(theta)
+    error = np.abs(estimate - exact).max() / np.abs(exact).max()
+    assert 1e-3 < error < 5 * np.sqrt(likelihood.n_params / len(rows)), error
+    with pytest.raises(ValueError, match="validation pass's sample"):
+        likelihood.hessian(theta, rows=blocked.RowSample(X[:10], y[:10], weights[:10], None))
+
+    passes = count_passes(monkeypatch)
+    fitted = model.fit(*blocks)
+    assert_same_fit(fitted, memory)
+    assert passes[0] is False and all(passes[1:]) and len(passes) == fitted.n_iter_ + 1
+
+
+def test_a_sample_of_every_row_gives_the_exact_first_step(client, monkeypatch):
+    """Where the sample holds every row its Hessian is the exact one: no estimate, and the
+    first pass computes the Hessian ahead as every other does."""
+    X, y = binary_data(n=3000, d=3)
+    blocks = as_dask(X, y, rows=1000)
+    likelihood = mode_finder(MAPLogisticRegression(), *blocks, None).objective.likelihood
+    assert likelihood.hessian_sample() is None
+    passes = count_passes(monkeypatch)
+    fitted = MAPLogisticRegression().fit(*blocks)
+    assert all(passes) and len(passes) == fitted.n_iter_ + 1, passes
 
 
 def test_sample_is_stratified_by_block(client, monkeypatch):

@@ -30,6 +30,14 @@ without a Hessian (L-BFGS, a backtracking line search), when a pass computes
 only the loss and the gradient. Answers equal the in-memory ones up to the order
 of summation.
 
+The first step from the mode of the rows sampled in the validation pass
+(:meth:`BlockedLikelihood.hessian_sample`) takes the Hessian of that sample,
+weighted up to the whole, instead of a pass's: the first pass then computes only
+the loss and the gradient, about a fifth of a pass with the Gram matrices. From
+there the sample's Hessian, whose relative error is about :math:`\sqrt{p/|R|}`
+(0.016 for 200,000 rows and p = 51), gives a step nearly as good as the exact
+one, and exact Newton finishes as it would have.
+
 Dask is imported only inside the functions that need it.
 """
 
@@ -37,6 +45,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -274,12 +283,18 @@ class BlockedLikelihood(ParameterShape):
         terms = self._evaluate(theta)
         return terms.loss, terms.gradient.copy()
 
-    def hessian(self, theta: np.ndarray, rows=None) -> np.ndarray:
+    def hessian(self, theta: np.ndarray, rows: RowSample | None = None) -> np.ndarray:
         """The exact Hessian, from the pass at ``theta`` when it computed one, else from a
-        new pass. (``rows``, a subsample for an estimate, is for in-memory data only.)"""
-        if rows is not None:
-            raise ValueError("Hessians of a row subsample are for in-memory data only.")
+        new pass; with ``rows`` (the sample, :meth:`hessian_sample`), its estimate from
+        the sampled rows, weighted up to the whole, formed on the client without a pass."""
         self._evaluations_without_hessian = 0
+        if rows is not None:
+            if rows is not self.sample:
+                raise ValueError(
+                    "Hessians of data in Dask blocks are estimated from the validation "
+                    "pass's sample (hessian_sample()) only."
+                )
+            return self.sample_likelihood.hessian(theta)
         terms = self._evaluate(theta)
         if terms.hessian is None:
             terms = self._pass(theta, True)
@@ -289,10 +304,26 @@ class BlockedLikelihood(ParameterShape):
         """:math:`\\max_i \\log p(y_i | x_i, \\theta)`, from the pass at ``theta``."""
         return self._evaluate(theta).largest_log_likelihood
 
+    def hessian_sample(self) -> RowSample | None:
+        """The sample, to estimate the Hessian from in the first Newton steps (``rows`` of
+        :meth:`hessian`), or None when it holds every row (its Hessian is then exact, and
+        a pass's costs no more).
+
+        The next pass computes no Hessian ahead: the solver that asked for the sample
+        takes its first step with the sample's. (Should it take an exact one there
+        after all, that costs one more pass.)
+        """
+        if len(self.sample.codes) >= self.n_samples:
+            return None
+        self._evaluations_without_hessian = SPECULATION_PATIENCE
+        return self.sample
+
     # -- rows ----------------------------------------------------------------------
+    @cached_property
     def sample_likelihood(self) -> SoftmaxLikelihood:
         """The in-memory likelihood of the sampled rows, each weighted by its stratum
-        factor: an estimate of this likelihood (for a warm start)."""
+        factor: an estimate of this likelihood (for a warm start and the first steps'
+        Hessians)."""
         sample = self.sample
         return SoftmaxLikelihood(
             sample.X,

@@ -86,6 +86,7 @@ def minimize(
     solver: str = "auto",
     tol: float = 1e-8,
     max_iter: int = 100,
+    first_step_rows=None,
 ) -> SolverResult:
     """Minimise ``objective`` from ``start`` with the chosen solver.
 
@@ -95,6 +96,10 @@ def minimize(
     start : ndarray
     solver : {"auto", "newton", "lbfgs"}
     tol, max_iter : see :class:`NewtonSolver`.
+    first_step_rows : rows or None
+        Rows whose Hessian (the ``rows`` of the likelihood's ``hessian``) the first
+        step of exact Newton uses: for data in Dask blocks, the sample whose mode is
+        ``start`` (:meth:`~problogreg.core.blocked.BlockedLikelihood.hessian_sample`).
 
     Returns
     -------
@@ -107,7 +112,7 @@ def minimize(
     afterwards).
     """
     with solver_blas_threads():
-        return _minimize(objective, start, solver, tol, max_iter)
+        return _minimize(objective, start, solver, tol, max_iter, first_step_rows)
 
 
 def solver_blas_threads():
@@ -115,7 +120,7 @@ def solver_blas_threads():
     return _BLAS.limit(limits=SOLVER_BLAS_THREADS, user_api="blas")
 
 
-def _minimize(objective, start, solver, tol, max_iter) -> SolverResult:
+def _minimize(objective, start, solver, tol, max_iter, first_step_rows) -> SolverResult:
     n_params = objective.n_params
     form = forms.hessian_form(objective)
     if solver == "newton" and form in ("free", "none"):
@@ -143,14 +148,15 @@ def _minimize(objective, start, solver, tol, max_iter) -> SolverResult:
     if form == "dual" and kernel_newton_applies(start):
         result = KernelNewtonSolver(objective, tol, max_iter).solve()
     else:
-        subsample = None
+        subsample, subsample_steps = first_step_rows, 1
         # A dual Newton step costs about as much as a few L-BFGS iterations: no warm start.
         if solver == "auto" and form != "dual" and objective.likelihood.n_rows > 1:
             warm = lbfgs(objective, start, tol * WARM_START_LOOSENESS, max_iter)
             start, n_iter = warm.x, int(warm.nit)
-        elif solver == "auto" and form == "dense":
+        elif solver == "auto" and form == "dense" and subsample is None:
             subsample = hessian_subsample(objective.likelihood, n_params)
-        result = newton(objective, tol, max_iter, subsample).solve(start)
+            subsample_steps = None
+        result = newton(objective, tol, max_iter, subsample, subsample_steps).solve(start)
     result.n_iter += n_iter
     if result.stop_reason != "line_search":
         return result

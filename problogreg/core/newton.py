@@ -109,17 +109,21 @@ class NewtonSolver:
     subsample : RowSubsample or None
         When given, the first steps use the Hessian estimated from these rows
         (see :mod:`problogreg.core.minimize`); the last ones, and the returned Hessian, are exact.
+    subsample_steps : int or None
+        At most this many steps on the subsample's Hessian (None: until
+        :meth:`subsample_phase_over`).
     """
 
     #: The Hessian as the result reports it: dense with its factor, or in dual form (the
     #: subclasses); Newton-CG keeps neither.
     hessian = cholesky = woodbury = None
 
-    def __init__(self, objective, tol: float, max_iter: int, subsample=None):
+    def __init__(self, objective, tol: float, max_iter: int, subsample=None, subsample_steps=None):
         self.objective = objective
         self.tol = tol
         self.max_iter = max_iter
         self.subsample = subsample
+        self.subsample_steps = subsample_steps
         self.scale = tolerance_unit(objective)
 
     # 1. setup
@@ -179,8 +183,11 @@ class NewtonSolver:
         """After a subsampled step: will one exact step finish, or has progress stalled?
 
         The decrement is measured at the new gradient with the subsample's Hessian
-        of the step just taken, so deciding forms no Hessian.
+        of the step just taken, so deciding forms no Hessian. Over, too, after
+        ``subsample_steps`` steps.
         """
+        if self.subsample_steps is not None and self.n_iter >= self.subsample_steps:
+            return True
         decrement = self.newton_decrement()
         stalled = decrement > SUBSAMPLE_MIN_PROGRESS * self.last_decrement
         self.last_decrement = decrement

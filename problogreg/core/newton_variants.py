@@ -44,8 +44,8 @@ class DualNewtonSolver(NewtonSolver):
     m(d+1) one (see :func:`~problogreg.core.hessian_form.hessian_form`).
     """
 
-    def __init__(self, objective, tol: float, max_iter: int, subsample=None):
-        super().__init__(objective, tol, max_iter, subsample=None)
+    def __init__(self, objective, tol: float, max_iter: int, subsample=None, subsample_steps=None):
+        super().__init__(objective, tol, max_iter)
         self.space = objective.dual_space
 
     def update_hessian(self) -> None:
@@ -90,8 +90,8 @@ class HessianFreeNewtonSolver(NewtonSolver):
     solver takes exact Newton steps, and the result keeps that Hessian.
     """
 
-    def __init__(self, objective, tol: float, max_iter: int, subsample=None):
-        super().__init__(objective, tol, max_iter, subsample=None)
+    def __init__(self, objective, tol: float, max_iter: int, subsample=None, subsample_steps=None):
+        super().__init__(objective, tol, max_iter)
         self.single_products = getattr(objective.likelihood, "X_single", None) is not None
         self.exact = False
 

@@ -204,13 +204,24 @@ class ModeFinder:
     def solve(self, start: np.ndarray | None = None) -> MAPResult:
         """The mode (from zeros, or a warm start), checked for separation."""
         objective = self.objective
-        solver = self.solver
+        solver, first_step_rows = self.solver, None
         if isinstance(objective.likelihood, BlockedLikelihood):
-            start = self.sample_mode() if start is None else start
             solver = blocked_solver(solver, objective)
+            if start is None:
+                start = self.sample_mode()
+                if start is not None and solver == "newton":
+                    # From the sample's mode, its Hessian is nearly as good for one step.
+                    first_step_rows = objective.likelihood.hessian_sample()
         start = np.zeros(objective.n_params) if start is None else start
         try:
-            result = minimize(objective, start, solver=solver, tol=self.tol, max_iter=self.max_iter)
+            result = minimize(
+                objective,
+                start,
+                solver=solver,
+                tol=self.tol,
+                max_iter=self.max_iter,
+                first_step_rows=first_step_rows,
+            )
         except SingularHessianError as err:
             self.raise_if_separated(force=True)
             raise ValueError(self.singular_message(err)) from None
@@ -237,7 +248,7 @@ class ModeFinder:
         exact Newton on all rows needs two or three passes; None when that fit does not
         converge (e.g. a separable sample under a flat prior)."""
         likelihood = self.objective.likelihood
-        sample = PosteriorObjective(likelihood.sample_likelihood(), self.objective.prior)
+        sample = PosteriorObjective(likelihood.sample_likelihood, self.objective.prior)
         start = np.zeros(sample.n_params)
         try:
             result = minimize(sample, start, tol=self.tol, max_iter=SAMPLE_FIT_MAX_ITER)

@@ -125,13 +125,17 @@ class HessianFreeNewtonSolver(NewtonSolver):
         def product(v):
             return self.objective.hessian_product(params, v[None, :], single=single)[0]
 
+        # With its dtype given, a LinearOperator does not call matvec on a zero vector
+        # to find it out: that probe would cost a Hessian-vector product per step.
         solution, _ = sparse_linalg.cg(
-            sparse_linalg.LinearOperator((n, n), matvec=product),
+            sparse_linalg.LinearOperator((n, n), matvec=product, dtype=np.float64),
             vector,
             rtol=residual,
             atol=0.0,
             maxiter=CG_MAX_ITER,
-            M=sparse_linalg.LinearOperator((n, n), matvec=lambda v: v / self.diagonal),
+            M=sparse_linalg.LinearOperator(
+                (n, n), matvec=lambda v: v / self.diagonal, dtype=np.float64
+            ),
         )
         return solution
 

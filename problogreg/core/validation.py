@@ -125,6 +125,7 @@ def validate_fit_data(estimator, X, y, sample_weight=None) -> FitData:
     X, y = validate_data(
         estimator, X, y, dtype=np.float64, y_numeric=False, accept_sparse=accepted_sparse(estimator)
     )
+    X = aligned(X)
     check_feature_magnitude(estimator, X)
     check_classification_targets(y)
     classes, codes = np.unique(y, return_inverse=True)
@@ -247,6 +248,7 @@ def validate_predict_data(estimator, X) -> np.ndarray:
         ensure_all_finite=False,
         accept_sparse=accepted_sparse(estimator),
     )
+    X = aligned(X)
     rows, columns = flagged_entries(X, lambda values: ~np.isfinite(values))
     if len(rows):
         names = feature_names(estimator)
@@ -264,6 +266,20 @@ def validate_predict_data(estimator, X) -> np.ndarray:
         )
     check_feature_magnitude(estimator, X)
     return X
+
+
+def aligned(array):
+    """``array``, or an aligned copy of it if it is a dense array whose items are not
+    aligned in memory.
+
+    An array unpickled from received bytes can sit at any offset in them: a Dask array
+    computed on a ``dask.distributed`` cluster arrives so. Numpy and BLAS read
+    unaligned float64 many times slower than a copy costs (an in-memory fit of 2e6 x 50
+    rows took 19-24 s instead of 2.2-2.9 s).
+    """
+    if sparse.issparse(array) or array.flags.aligned:
+        return array
+    return np.array(array, order="K")
 
 
 def flagged_entries(X, flag) -> tuple[np.ndarray, np.ndarray]:
@@ -384,7 +400,7 @@ def validate_training_data(estimator, X, y, sample_weight=None, name: str | None
 def validate_sample_weight(sample_weight, n_samples: int) -> np.ndarray:
     if sample_weight is None:
         return np.ones(n_samples)
-    weights = np.asarray(sample_weight, dtype=np.float64)
+    weights = aligned(np.asarray(sample_weight, dtype=np.float64))
     if weights.ndim == 0:
         # A scalar weighs every sample alike; it still has to pass the checks below.
         weights = np.full(n_samples, float(weights))

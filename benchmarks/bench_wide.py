@@ -239,7 +239,7 @@ def laplace_text(result) -> str:
     formed by hand, and peak MiB (four table cells)."""
     if result["laplace"] is None:
         return "MemoryError | — | — | —"
-    by_hand = "—" if result["by_hand"] is None else f"{result['laplace'] / result['by_hand']:.2f}"
+    by_hand = "—" if result["by_hand"] is None else f"{result['laplace'] / result['by_hand']:.2g}"
     return (
         f"{result['laplace']:.3f} | {result['laplace'] / result['map']:.2f} | {by_hand} | "
         f"{result['peak'] / 2**20:.0f}"

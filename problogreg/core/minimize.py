@@ -156,7 +156,13 @@ def _minimize(objective, start, solver, tol, max_iter, first_step_rows) -> Solve
         elif solver == "auto" and form == "dense" and subsample is None:
             subsample = hessian_subsample(objective.likelihood, n_params)
             subsample_steps = None
-        result = newton(objective, tol, max_iter, subsample, subsample_steps).solve(start)
+        # Only dense Newton (NewtonSolver itself) takes steps on a subsample's Hessian.
+        subsampled = (
+            {}
+            if subsample is None
+            else {"subsample": subsample, "subsample_steps": subsample_steps}
+        )
+        result = newton(objective, tol, max_iter, **subsampled).solve(start)
     result.n_iter += n_iter
     if result.stop_reason != "line_search":
         return result

@@ -44,7 +44,7 @@ class DualNewtonSolver(NewtonSolver):
     m(d+1) one (see :func:`~problogreg.core.hessian_form.hessian_form`).
     """
 
-    def __init__(self, objective, tol: float, max_iter: int, subsample=None, subsample_steps=None):
+    def __init__(self, objective, tol: float, max_iter: int):
         super().__init__(objective, tol, max_iter)
         self.space = objective.dual_space
 
@@ -90,7 +90,7 @@ class HessianFreeNewtonSolver(NewtonSolver):
     solver takes exact Newton steps, and the result keeps that Hessian.
     """
 
-    def __init__(self, objective, tol: float, max_iter: int, subsample=None, subsample_steps=None):
+    def __init__(self, objective, tol: float, max_iter: int):
         super().__init__(objective, tol, max_iter)
         self.single_products = getattr(objective.likelihood, "X_single", None) is not None
         self.exact = False

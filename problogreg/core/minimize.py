@@ -86,7 +86,8 @@ def minimize(
     solver: str = "auto",
     tol: float = 1e-8,
     max_iter: int = 100,
-    first_step_rows=None,
+    subsample=None,
+    subsample_steps: int | None = None,
 ) -> SolverResult:
     """Minimise ``objective`` from ``start`` with the chosen solver.
 
@@ -96,10 +97,12 @@ def minimize(
     start : ndarray
     solver : {"auto", "newton", "lbfgs"}
     tol, max_iter : see :class:`NewtonSolver`.
-    first_step_rows : rows or None
+    subsample, subsample_steps : rows or None, int or None
         Rows whose Hessian (the ``rows`` of the likelihood's ``hessian``) the first
-        step of exact Newton uses: for data in Dask blocks, the sample whose mode is
-        ``start`` (:meth:`~problogreg.core.blocked.BlockedLikelihood.hessian_sample`).
+        ``subsample_steps`` steps of exact Newton use (see :class:`NewtonSolver`): for
+        data in Dask blocks, the sample whose mode is ``start``
+        (:meth:`~problogreg.core.blocked.BlockedLikelihood.hessian_sample`). By default,
+        ``"auto"`` chooses them for in-memory binary data, as above.
 
     Returns
     -------
@@ -112,7 +115,7 @@ def minimize(
     afterwards).
     """
     with solver_blas_threads():
-        return _minimize(objective, start, solver, tol, max_iter, first_step_rows)
+        return _minimize(objective, start, solver, tol, max_iter, subsample, subsample_steps)
 
 
 def solver_blas_threads():
@@ -120,7 +123,7 @@ def solver_blas_threads():
     return _BLAS.limit(limits=SOLVER_BLAS_THREADS, user_api="blas")
 
 
-def _minimize(objective, start, solver, tol, max_iter, first_step_rows) -> SolverResult:
+def _minimize(objective, start, solver, tol, max_iter, subsample, subsample_steps) -> SolverResult:
     n_params = objective.n_params
     form = forms.hessian_form(objective)
     if solver == "newton" and form in ("free", "none"):
@@ -148,7 +151,6 @@ def _minimize(objective, start, solver, tol, max_iter, first_step_rows) -> Solve
     if form == "dual" and kernel_newton_applies(start):
         result = KernelNewtonSolver(objective, tol, max_iter).solve()
     else:
-        subsample, subsample_steps = first_step_rows, 1
         # A dual Newton step costs about as much as a few L-BFGS iterations: no warm start.
         if solver == "auto" and form != "dual" and objective.likelihood.n_rows > 1:
             warm = lbfgs(objective, start, tol * WARM_START_LOOSENESS, max_iter)

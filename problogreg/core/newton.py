@@ -110,8 +110,8 @@ class NewtonSolver:
         When given, the first steps use the Hessian estimated from these rows
         (see :mod:`problogreg.core.minimize`); the last ones, and the returned Hessian, are exact.
     subsample_steps : int or None
-        At most this many steps on the subsample's Hessian (None: until
-        :meth:`subsample_phase_over`).
+        This many steps on the subsample's Hessian (None: until the test of
+        :meth:`subsample_phase_over` says exact Newton should take over).
     """
 
     #: The Hessian as the result reports it: dense with its factor, or in dual form (the
@@ -183,11 +183,11 @@ class NewtonSolver:
         """After a subsampled step: will one exact step finish, or has progress stalled?
 
         The decrement is measured at the new gradient with the subsample's Hessian
-        of the step just taken, so deciding forms no Hessian. Over, too, after
-        ``subsample_steps`` steps.
+        of the step just taken, so deciding forms no Hessian. With ``subsample_steps``
+        given, over after that many steps instead.
         """
-        if self.subsample_steps is not None and self.n_iter >= self.subsample_steps:
-            return True
+        if self.subsample_steps is not None:
+            return self.n_iter >= self.subsample_steps
         decrement = self.newton_decrement()
         stalled = decrement > SUBSAMPLE_MIN_PROGRESS * self.last_decrement
         self.last_decrement = decrement

@@ -17,7 +17,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.exceptions import ConvergenceWarning
 
-from ..core.blocked import BlockedLikelihood
+from ..core.blocked import SAMPLE_HESSIAN_STEPS, BlockedLikelihood
 from ..core.blocked_data import (
     SAMPLE_MIN_ROWS,
     BlockedFitData,
@@ -204,14 +204,14 @@ class ModeFinder:
     def solve(self, start: np.ndarray | None = None) -> MAPResult:
         """The mode (from zeros, or a warm start), checked for separation."""
         objective = self.objective
-        solver, first_step_rows = self.solver, None
+        solver, sample = self.solver, None
         if isinstance(objective.likelihood, BlockedLikelihood):
             solver = blocked_solver(solver, objective)
             if start is None:
                 start = self.sample_mode()
                 if start is not None and solver == "newton":
-                    # From the sample's mode, its Hessian is nearly as good for one step.
-                    first_step_rows = objective.likelihood.hessian_sample()
+                    # Near the sample's mode its Hessian serves the first steps.
+                    sample = objective.likelihood.hessian_sample()
         start = np.zeros(objective.n_params) if start is None else start
         try:
             result = minimize(
@@ -220,7 +220,8 @@ class ModeFinder:
                 solver=solver,
                 tol=self.tol,
                 max_iter=self.max_iter,
-                first_step_rows=first_step_rows,
+                subsample=sample,
+                subsample_steps=None if sample is None else SAMPLE_HESSIAN_STEPS,
             )
         except SingularHessianError as err:
             self.raise_if_separated(force=True)

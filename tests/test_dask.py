@@ -246,6 +246,18 @@ def test_sample_is_stratified_by_block(client, monkeypatch):
     np.testing.assert_array_equal(weights[rows], sample.sample_weight)
 
 
+def test_sample_rows_per_column(client, monkeypatch):
+    """The sample is capped at SAMPLE_ROWS_PER_COLUMN rows per column of [1, X] (the
+    sample's Hessian is as accurate at any width), spread evenly over the blocks."""
+    monkeypatch.setattr(blocked_data, "SAMPLE_MIN_ROWS", 100)
+    monkeypatch.setattr(blocked_data, "SAMPLE_ROWS_PER_COLUMN", 60)
+    X, y = binary_data(n=6000, d=4)
+    data = blocked_data.validate_blocked_fit_data(MAPLogisticRegression(), *as_dask(X, y))
+    # 60 x 5 columns = 300 rows, 50 from each of the six blocks of 1000 (a tenth is 100).
+    assert len(data.sample.codes) == 300
+    np.testing.assert_allclose(data.sample.stratum_factor, 20.0)
+
+
 def test_map_matches_scikit_learn(client):
     X, y = binary_data()
     fitted = MAPLogisticRegression(

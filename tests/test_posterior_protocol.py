@@ -28,6 +28,7 @@ from sklearn.exceptions import ConvergenceWarning
 import problogreg as plr
 from problogreg import plots
 from problogreg.core.minimize import minimize, warn_not_converged
+from problogreg.posterior.draws import gaussian_marginal_summary, weighted_draw_summary
 
 NUTS_SETTINGS = {"draws": 100, "tune": 100, "chains": 2, "cores": 1, "progressbar": False}
 
@@ -736,3 +737,30 @@ def test_symmetric_model_with_flat_intercepts_sums_intercepts_to_zero():
     assert layout.n_free == 2 + 3 * X.shape[1]
     assert model.intercept_.shape == (3,)
     assert abs(model.intercept_.sum()) < 1e-12
+
+
+def test_gaussian_marginal_summary_against_scipy():
+    """Normal and log-normal moments and intervals, against scipy.stats' distributions."""
+    mean, sd = np.array([-0.3, 0.0, 1.2]), np.array([0.2, 1.0, 0.05])
+    for exponentiate, dist in (
+        (False, stats.norm(loc=mean, scale=sd)),
+        (True, stats.lognorm(s=sd, scale=np.exp(mean))),
+    ):
+        summary = gaussian_marginal_summary(mean, sd, 0.9, exponentiate)
+        expected = (dist.mean(), dist.std(), dist.ppf(0.05), dist.ppf(0.95))
+        for got, want in zip(summary, expected, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_weighted_draw_summary_against_repeated_draws():
+    """Integer weights are the same as repeating each draw that many times."""
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(7, 2))
+    counts = np.array([1, 3, 2, 5, 1, 4, 2])
+    log_weights = np.log(counts / counts.sum())
+    mean, sd, lower, upper = weighted_draw_summary(values, log_weights, 0.5)
+    repeated = np.repeat(values, counts, axis=0)
+    np.testing.assert_allclose(mean, repeated.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(sd, repeated.std(axis=0), rtol=1e-12)
+    expected = np.quantile(repeated, [0.25, 0.75], axis=0, method="inverted_cdf")
+    np.testing.assert_allclose([lower, upper], expected)

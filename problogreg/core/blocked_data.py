@@ -42,15 +42,15 @@ from .validation import (
 #: Rows drawn at random in the validation pass: SAMPLE_FRACTION of every block
 #: (:mod:`~problogreg.core.block_summary`), but at least SAMPLE_MIN_ROWS (all rows of
 #: smaller data; the separation check of a flat-prior fit uses that many) and at most
-#: SAMPLE_ROWS_PER_COLUMN per column of [1, X] (or SAMPLE_MIN_ROWS, if more), SAMPLE_ROWS
-#: in all (both spread evenly over the blocks) and SAMPLE_BYTES of float64. The fit starts from the mode of the
-#: sample and takes its first steps on the sample's Hessian (:mod:`~problogreg.core.blocked`),
-#: whose relative error is about 1 / sqrt(rows per column): 0.03 at 1000. Measured at
-#: n = 2e6, d = 50, 12 binary problems from weak to strong signals: 51,000 rows (1000 per
-#: column) and 200,000 took the same passes on every one, and the smaller sample cut the
-#: fit from 1.9-2.0 s to 1.5 s on two workers (its transfer to the client, and its fit
-#: there). With three classes (n = 1e6) two of the three strongest took one pass more
-#: than from 100,000 rows.
+#: SAMPLE_ROWS_PER_COLUMN per column of [1, X] (or SAMPLE_MIN_ROWS, if more),
+#: SAMPLE_ROWS in all (both spread evenly over the blocks) and SAMPLE_BYTES of float64.
+#: The fit starts from the mode of the sample and takes its first steps on the sample's
+#: Hessian (:mod:`~problogreg.core.blocked`), whose relative error is about
+#: 1 / sqrt(rows per column): 0.03 at 1000. Measured at n = 2e6, d = 50, 12 binary
+#: problems from weak to strong signals: 51,000 rows (1000 per column) and 200,000 took
+#: the same passes on every one, and the smaller sample cut the fit from 1.9-2.0 s to
+#: 1.5 s on two workers (its transfer to the client, and its fit there). With three
+#: classes (n = 1e6) two of the three strongest took one pass more than from 100,000 rows.
 SAMPLE_MIN_ROWS = 20_000
 SAMPLE_ROWS_PER_COLUMN = 1000
 SAMPLE_ROWS = 200_000

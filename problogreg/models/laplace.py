@@ -24,7 +24,6 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from sklearn.utils.validation import check_is_fitted
 
 from ..core.hessian_form import DENSE_HESSIAN_MAX_BYTES, dual_form_applies, exact_hessian_form
@@ -35,7 +34,7 @@ from ..core.validation import (
     validate_training_data,
 )
 from ..posterior.arviz_io import coef_intercept_variables
-from ..posterior.draws import DrawPredictor, draw_quantiles
+from ..posterior.draws import DrawPredictor, gaussian_marginal_summary, weighted_draw_summary
 from ..posterior.gaussian import laplace_posterior
 from ..posterior.refit_loo import (
     RefitProblem,
@@ -330,27 +329,17 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         ci_prob = check_prob(ci_prob)
         layout = self.result_.layout
         if method == "gaussian":
-            mean = self.result_.theta
             # The map to likelihood coordinates is the identity unless intercepts are contrasts.
             sd = self.posterior_.marginal_sd(layout.jacobian() if layout.sum_to_zero else None)
-            half_width = stats.norm.ppf(0.5 + ci_prob / 2) * sd
-            lower, upper = mean - half_width, mean + half_width
-            if exponentiate:
-                odds_mean = np.exp(mean + sd**2 / 2)
-                mean, sd = odds_mean, odds_mean * np.sqrt(np.expm1(sd**2))
-                lower, upper = np.exp(lower), np.exp(upper)
+            moments = gaussian_marginal_summary(self.result_.theta, sd, ci_prob, exponentiate)
         elif method == "corrected":
             free, log_weights = self._corrected_draws()
             theta = layout.to_likelihood(free)
             theta = np.exp(theta) if exponentiate else theta
-            weights = np.exp(log_weights)
-            mean = weights @ theta
-            sd = np.sqrt(weights @ (theta - mean) ** 2)
-            tails = [(1 - ci_prob) / 2, (1 + ci_prob) / 2]
-            lower, upper = draw_quantiles(theta, tails, log_weights)
+            moments = weighted_draw_summary(theta, log_weights, ci_prob)
         else:
             raise ValueError(f"method must be 'gaussian' or 'corrected'; got {method!r}.")
-        columns = {"mean": mean, "sd": sd, "ci_lower": lower, "ci_upper": upper}
+        columns = dict(zip(("mean", "sd", "ci_lower", "ci_upper"), moments, strict=True))
         table = self._coefficient_frame(columns)
         table.attrs["ci_prob"] = ci_prob
         return table

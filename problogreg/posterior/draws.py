@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import numpy as np
-from scipy import special
+from scipy import special, stats
 
 from ..core.numerics import log_sigmoid, log_softmax
 
@@ -38,6 +38,42 @@ def draw_quantiles(values: np.ndarray, probs, log_weights: np.ndarray | None = N
         return np.quantile(values, probs, axis=0)
     weights = np.exp(log_weights)
     return np.quantile(values, probs, axis=0, weights=weights, method="inverted_cdf")
+
+
+def weighted_draw_summary(values: np.ndarray, log_weights: np.ndarray, ci_prob: float):
+    r"""Mean, sd and equal-tailed interval over the first axis (draws) of ``values``
+    weighted by :math:`w_s = e^{\ell_s}` (normalised log weights :math:`\ell`):
+    :math:`\bar v = \sum_s w_s v_s`, :math:`\sqrt{\sum_s w_s (v_s - \bar v)^2}`, and the
+    weighted quantiles :math:`(1 \mp p)/2` (:func:`draw_quantiles`).
+
+    Returns
+    -------
+    mean, sd, lower, upper : ndarrays of ``values.shape[1:]``
+    """
+    weights = np.exp(log_weights)
+    mean = weights @ values
+    sd = np.sqrt(weights @ (values - mean) ** 2)
+    lower, upper = draw_quantiles(values, [(1 - ci_prob) / 2, (1 + ci_prob) / 2], log_weights)
+    return mean, sd, lower, upper
+
+
+def gaussian_marginal_summary(mean: np.ndarray, sd: np.ndarray, ci_prob: float, exponentiate: bool):
+    r"""Mean, sd and equal-tailed interval of independent Gaussian marginals
+    :math:`N(\mu_j, s_j^2)`: the interval :math:`\mu \pm \Phi^{-1}((1 + p)/2)\, s`.
+    With ``exponentiate``, of :math:`e^{\theta_j}` instead (log-normal): mean
+    :math:`e^{\mu + s^2/2}`, sd :math:`e^{\mu + s^2/2}\sqrt{e^{s^2} - 1}`, the interval's
+    ends exponentiated.
+
+    Returns
+    -------
+    mean, sd, lower, upper : ndarrays of the shape of ``mean``
+    """
+    half_width = stats.norm.ppf(0.5 + ci_prob / 2) * sd
+    lower, upper = mean - half_width, mean + half_width
+    if not exponentiate:
+        return mean, sd, lower, upper
+    odds_mean = np.exp(mean + sd**2 / 2)
+    return odds_mean, odds_mean * np.sqrt(np.expm1(sd**2)), np.exp(lower), np.exp(upper)
 
 
 class DrawPredictor:

@@ -35,12 +35,13 @@ the validation pass (:meth:`BlockedLikelihood.hessian_sample`) take the Hessian 
 that sample, weighted up to the whole, instead of a pass's: their passes compute
 only the loss and the gradient, about a fifth of the work of a pass with the Gram
 matrices (in memory; out of core, where reading dominates, about two fifths). The
-sample's Hessian has a relative error of about :math:`\sqrt{p/|R|}` (0.016 for
-200,000 rows and p = 51), so each such step shrinks the distance to the optimum
-about that much; two of them leave one exact step to the optimum and a pass to
-confirm it. (Measured on 12 problems of 2e6 rows, 50 features, signals from weak to
-strong: exact Newton from the sample's mode took three or four passes with the Hessian,
-one step on the sample's Hessian left two or three, two steps left two on all 12.)
+sample's Hessian has a relative error of about :math:`\sqrt{p/|R|}` (0.03 for the
+1000 rows per parameter the validation pass draws for binary data), so each such step
+shrinks the distance to the optimum about that much; two of them leave one exact step
+to the optimum and a pass to confirm it. (Measured on 12 problems of 2e6 rows, 50
+features, signals from weak to strong: exact Newton from the sample's mode took three
+or four passes with the Hessian, one step on the sample's Hessian left two or three,
+two steps left two on all 12, from samples of 200,000 rows and of 51,000.)
 
 Dask is imported only inside the functions that need it.
 """

@@ -75,16 +75,23 @@ def simulated(n: int, d: int, chunk_rows: int, dtype=np.float64):
 
 
 def local_cluster(memory_limit="auto", worker_env: dict | None = None):
+    """A 2-worker LocalCluster, one thread each; ``worker_env`` is set in the workers'
+    environment before they start (Dask's ``distributed.nanny.pre-spawn-environ``:
+    allocator settings such as ``GLIBC_TUNABLES`` are read when a process starts, so
+    ``LocalCluster(env=...)``, applied after, would not reach them)."""
+    import dask
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        memory_limit=memory_limit,
-        dashboard_address=":0",
-        env=worker_env or {},
-    )
+    key = "distributed.nanny.pre-spawn-environ"
+    environ = {**dask.config.get(key, {}), **(worker_env or {})}
+    with dask.config.set({key: environ}):
+        cluster = LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=memory_limit,
+            dashboard_address=":0",
+        )
     return cluster, Client(cluster)
 
 

@@ -187,7 +187,7 @@ def test_first_steps_take_the_samples_hessian(client, monkeypatch, n_classes):
     memory = MAPLogisticRegression(tol=1e-10).fit(X, y, sample_weight=weights)
     model = MAPLogisticRegression(tol=1e-10)
     likelihood = mode_finder(model, *blocks).objective.likelihood
-    sample = likelihood.hessian_sample()
+    sample = likelihood.hessian_sample(blocked.SAMPLE_HESSIAN_STEPS)
     assert sample is likelihood.sample and len(sample.codes) == 4000
     theta = np.random.default_rng(9).normal(scale=0.3, size=likelihood.n_params)
     rows = np.flatnonzero(np.isin(X[:, 0], sample.X[:, 0]))
@@ -220,7 +220,7 @@ def test_a_sample_of_every_row_gives_the_exact_first_step(client, monkeypatch):
     X, y = binary_data(n=3000, d=3)
     blocks = as_dask(X, y, rows=1000)
     likelihood = mode_finder(MAPLogisticRegression(), *blocks, None).objective.likelihood
-    assert likelihood.hessian_sample() is None
+    assert likelihood.hessian_sample(blocked.SAMPLE_HESSIAN_STEPS) is None
     passes = count_passes(monkeypatch)
     fitted = MAPLogisticRegression().fit(*blocks)
     assert all(passes) and len(passes) == fitted.n_iter_ + 1, passes

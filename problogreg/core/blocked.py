@@ -304,7 +304,7 @@ class BlockedLikelihood(ParameterShape):
             if rows is not self.sample:
                 raise ValueError(
                     "Hessians of data in Dask blocks are estimated from the validation "
-                    "pass's sample (hessian_sample()) only."
+                    "pass's sample (hessian_sample) only."
                 )
             return self.sample_likelihood.hessian(theta)
         terms = self._evaluate(theta)
@@ -316,18 +316,18 @@ class BlockedLikelihood(ParameterShape):
         """:math:`\\max_i \\log p(y_i | x_i, \\theta)`, from the pass at ``theta``."""
         return self._evaluate(theta).largest_log_likelihood
 
-    def hessian_sample(self) -> RowSample | None:
-        """The sample, to estimate the Hessian from in the first
-        :data:`SAMPLE_HESSIAN_STEPS` Newton steps (``rows`` of :meth:`hessian`), or None
-        when it holds every row (its Hessian is then exact, and a pass's costs no more).
+    def hessian_sample(self, steps: int) -> RowSample | None:
+        """The sample, to estimate the Hessian from in the first ``steps`` Newton steps
+        (``rows`` of :meth:`hessian`), or None when it holds every row (its Hessian is
+        then exact, and a pass's costs no more).
 
-        The next :data:`SAMPLE_HESSIAN_STEPS` passes compute no Hessian ahead: the
-        solver that asked for the sample takes those steps with the sample's. (Should it
-        take an exact one there after all, that costs one more pass.)
+        The next ``steps`` passes compute no Hessian ahead: the solver that asked for the
+        sample takes those steps with the sample's. (Should it take an exact one there
+        after all, that costs one more pass.)
         """
         if len(self.sample.codes) >= self.n_samples:
             return None
-        self._gradient_passes_planned = SAMPLE_HESSIAN_STEPS
+        self._gradient_passes_planned = steps
         return self.sample
 
     # -- rows ----------------------------------------------------------------------

@@ -157,14 +157,11 @@ def _minimize(objective, start, solver, tol, max_iter, subsample, subsample_step
             start, n_iter = warm.x, int(warm.nit)
         elif solver == "auto" and form == "dense" and subsample is None:
             subsample = hessian_subsample(objective.likelihood, n_params)
-            subsample_steps = None
-        # Only dense Newton (NewtonSolver itself) takes steps on a subsample's Hessian.
-        subsampled = (
-            {}
-            if subsample is None
-            else {"subsample": subsample, "subsample_steps": subsample_steps}
-        )
-        result = newton(objective, tol, max_iter, **subsampled).solve(start)
+        if subsample is None:
+            result = newton(objective, tol, max_iter).solve(start)
+        else:
+            # Only dense Newton takes steps on a subsample's Hessian.
+            result = NewtonSolver(objective, tol, max_iter, subsample, subsample_steps).solve(start)
     result.n_iter += n_iter
     if result.stop_reason != "line_search":
         return result

@@ -204,14 +204,15 @@ class ModeFinder:
     def solve(self, start: np.ndarray | None = None) -> MAPResult:
         """The mode (from zeros, or a warm start), checked for separation."""
         objective = self.objective
-        solver, sample = self.solver, None
+        solver, sample, sample_steps = self.solver, None, None
         if isinstance(objective.likelihood, BlockedLikelihood):
             solver = blocked_solver(solver, objective)
             if start is None:
                 start = self.sample_mode()
                 if start is not None and solver == "newton":
                     # Near the sample's mode its Hessian serves the first steps.
-                    sample = objective.likelihood.hessian_sample()
+                    sample_steps = SAMPLE_HESSIAN_STEPS
+                    sample = objective.likelihood.hessian_sample(sample_steps)
         start = np.zeros(objective.n_params) if start is None else start
         try:
             result = minimize(
@@ -221,7 +222,7 @@ class ModeFinder:
                 tol=self.tol,
                 max_iter=self.max_iter,
                 subsample=sample,
-                subsample_steps=None if sample is None else SAMPLE_HESSIAN_STEPS,
+                subsample_steps=sample_steps,
             )
         except SingularHessianError as err:
             self.raise_if_separated(force=True)

@@ -61,7 +61,7 @@ from .solver_result import (
     RoundingFloor,
     SolverResult,
 )
-from .woodbury import dual_matrix
+from .woodbury import dual_matrix, intercept_curvature
 
 
 def kernel_newton_applies(start: np.ndarray) -> bool:
@@ -151,8 +151,7 @@ class KernelNewtonSolver:
         if info != 0:
             raise np.linalg.LinAlgError(f"the dual matrix is not positive definite ({info})")
 
-        # -C o (T_F e_f) for each free intercept f, shape (m_F, m, n).
-        intercept_columns = -np.einsum("kln,lf->fkn", self.per_sample, intercept_map)
+        intercept_columns = -intercept_curvature(self.per_sample, intercept_map)
         # (I + C o K)^{-1} rhs for the stack rhs = (-u, -C o T_F e_f), and its product with K.
         rhs = np.concatenate([-self.gradient_dual[None], intercept_columns])
         projected = np.einsum("ckn,qkn->qcn", root, rhs @ kernel).reshape(-1, r * n)

@@ -87,6 +87,13 @@ class DualSpace:
         return WoodburyHessian(self, self.objective.likelihood.curvature_root(theta))
 
 
+def intercept_curvature(per_sample: np.ndarray, intercept_map: np.ndarray) -> np.ndarray:
+    r""":math:`u_f = C \circ (T_F e_f)` for each free intercept f, shape (m_F, m, n): the
+    per-sample curvature C (m, m, n) along the direction of that intercept in the class
+    rows (``intercept_map`` T_F, (m, m_F))."""
+    return np.einsum("kln,lf->fkn", per_sample, intercept_map)
+
+
 def dual_matrix(kernel: np.ndarray, root: np.ndarray) -> np.ndarray:
     r""":math:`M = I + G^\top (I_m \otimes \mathcal K) G`, rn x rn, for the per-sample
     factors G (r, m, n) and the kernel :math:`\mathcal K` (n, n): block (a, b) is
@@ -124,7 +131,7 @@ class WoodburyHessian:
         # w = u - G M^-1 G' K u, and B' D^-1 B = u' K w: one pass over X (for D^-1 B)
         # instead of three; B itself is formed only if solve() asks for it.
         per_sample = np.einsum("ckn,cln->kln", root, root)  # C_i, shape (m, m, n)
-        self._intercept_columns = np.einsum("kln,lf->fkn", per_sample, space.intercept_map)
+        self._intercept_columns = intercept_curvature(per_sample, space.intercept_map)
         kernel_columns = (self._intercept_columns.reshape(-1, n) @ space.kernel).reshape(-1, m, n)
         residual = self._intercept_columns - self._dual_correction(kernel_columns)
         intercept_map = space.intercept_map

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..posterior.draws import gaussian_draws as laplace_draws
+from ..posterior.draws import weighted_moments
 from ..posterior.loo import pareto_k_threshold, smoothed_log_weights
 
 #: The plain Gaussian is usable when the importance-sampling correction moves every
@@ -142,13 +143,12 @@ def importance_check(
 ) -> ApproximationCheck:
     """PSIS of the Laplace draws (S, p) with log ratios (S,): k, ESS, corrected moments."""
     log_weights, pareto_k = smoothed_log_weights(log_ratio)
-    weights = np.exp(log_weights)
-    mean = weights @ draws
+    mean, sd = weighted_moments(draws, log_weights)
     return ApproximationCheck(
         pareto_k=float(pareto_k),
-        ess=float(1.0 / np.sum(weights**2)),
+        ess=float(1.0 / np.sum(np.exp(2 * log_weights))),
         mean=mean,
-        sd=np.sqrt(weights @ (draws - mean) ** 2),
+        sd=sd,
         laplace_mean=np.asarray(laplace_mean),
         laplace_sd=np.asarray(laplace_sd),
         names=list(names),

@@ -42,19 +42,26 @@ def draw_quantiles(values: np.ndarray, probs, log_weights: np.ndarray | None = N
 
 def weighted_draw_summary(values: np.ndarray, log_weights: np.ndarray, ci_prob: float):
     r"""Mean, sd and equal-tailed interval over the first axis (draws) of ``values``
-    weighted by :math:`w_s = e^{\ell_s}` (normalised log weights :math:`\ell`):
-    :math:`\bar v = \sum_s w_s v_s`, :math:`\sqrt{\sum_s w_s (v_s - \bar v)^2}`, and the
-    weighted quantiles :math:`(1 \mp p)/2` (:func:`draw_quantiles`).
+    weighted by :math:`w_s = e^{\ell_s}` (normalised log weights :math:`\ell`): the
+    :func:`weighted_moments` and the weighted quantiles :math:`(1 \mp p)/2`
+    (:func:`draw_quantiles`).
 
     Returns
     -------
     mean, sd, lower, upper : ndarrays of ``values.shape[1:]``
     """
-    weights = np.exp(log_weights)
-    mean = weights @ values
-    sd = np.sqrt(weights @ (values - mean) ** 2)
+    mean, sd = weighted_moments(values, log_weights)
     lower, upper = draw_quantiles(values, [(1 - ci_prob) / 2, (1 + ci_prob) / 2], log_weights)
     return mean, sd, lower, upper
+
+
+def weighted_moments(values: np.ndarray, log_weights: np.ndarray):
+    r"""Weighted mean :math:`\bar v = \sum_s w_s v_s` and sd
+    :math:`\sqrt{\sum_s w_s (v_s - \bar v)^2}` over the first axis of ``values``, for
+    normalised log weights (:math:`w_s = e^{\ell_s}`)."""
+    weights = np.exp(log_weights)
+    mean = weights @ values
+    return mean, np.sqrt(weights @ (values - mean) ** 2)
 
 
 def gaussian_marginal_summary(mean: np.ndarray, sd: np.ndarray, ci_prob: float, exponentiate: bool):

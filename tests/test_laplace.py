@@ -17,7 +17,6 @@ from sklearn.utils.estimator_checks import check_estimator
 from problogreg import LaplaceLogisticRegression, MAPLogisticRegression
 from problogreg.core import hessian_form as forms
 from problogreg.core.layout import helmert_basis
-from problogreg.models import laplace as laplace_module
 from problogreg.models.laplace import ApproximationCheck, UndefinedEvidenceError
 
 #: Standard errors allowed for a Monte Carlo estimate (two-sided p ~ 7e-6 per check).
@@ -535,7 +534,6 @@ def test_wide_posterior_is_kept_in_dual_form():
 def test_memory_guard_names_both_forms(monkeypatch):
     """When neither the dense nor the dual form fits, the error names both sizes."""
     monkeypatch.setattr(forms, "DENSE_HESSIAN_MAX_BYTES", 10**6)
-    monkeypatch.setattr(laplace_module, "DENSE_HESSIAN_MAX_BYTES", 10**6)
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(400, 400)), np.arange(400) % 2
     with pytest.raises(MemoryError, match=r"401 parameters.*400 x 400 matrix") as raised:

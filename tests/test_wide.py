@@ -22,7 +22,6 @@ from problogreg.core.objective import PosteriorObjective
 from problogreg.core.priors import ResolvedPrior
 from problogreg.core.woodbury import DualSpace
 from problogreg.models import _mode as mode_module
-from problogreg.models import laplace as laplace_module
 from problogreg.models._evidence import polish_maximum
 from problogreg.posterior.gaussian import GaussianPosterior, logit_moments
 from problogreg.posterior.refit_loo import student_t_draws
@@ -156,7 +155,7 @@ def test_dual_newton_matches_scikit_learn(n_classes):
 def dense_twin(monkeypatch, X, y, **kwargs):
     """The same Laplace fit with the dense Hessian (the dual form switched off)."""
     monkeypatch.setattr(forms, "hessian_form", lambda objective: "dense")
-    monkeypatch.setattr(laplace_module, "exact_hessian_form", lambda objective: "dense")
+    monkeypatch.setattr(forms, "exact_hessian_form", lambda objective: "dense")
     monkeypatch.setattr(mode_module, "exact_hessian_form", lambda objective: "dense")
     monkeypatch.setattr(mode_module, "exact_hessian_choice", lambda objective: ("dense", 0.0))
     return plr.LaplaceLogisticRegression(**kwargs).fit(X, y)

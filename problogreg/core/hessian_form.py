@@ -158,3 +158,34 @@ def dual_form_applies(objective) -> bool:
         return False
     coef_precision = objective.precision[layout.n_intercepts :]
     return bool(np.all(coef_precision > 0))
+
+
+def check_exact_posterior_fits(objective, dense_matrices: int) -> None:
+    """Refuse an exact Gaussian posterior (Laplace) whose matrices would not fit in
+    :data:`DENSE_HESSIAN_MAX_BYTES`, naming the memory it would need.
+
+    The dual (Woodbury) form needs one rn x rn matrix (r = K - 1) and is used when d > n
+    (:func:`exact_hessian_form`); the dense form ``dense_matrices`` p x p matrices. No
+    approximate posterior is substituted."""
+    if exact_hessian_form(objective) == "dual":
+        return
+    n_params = objective.n_params
+    needed = dense_matrices * 8 * n_params**2
+    if needed <= DENSE_HESSIAN_MAX_BYTES:
+        return
+    likelihood = objective.likelihood
+    n_dual = (likelihood.n_classes - 1) * likelihood.n_samples
+    dual = (
+        f"; its dual (Woodbury) form, which needs a proper prior on every coefficient, "
+        f"would need a {n_dual} x {n_dual} matrix, {8 * n_dual**2 / 1024**3:.1f} GiB"
+        if dual_form_applies(objective)
+        else ""
+    )
+    raise MemoryError(
+        f"The Laplace posterior over {n_params} parameters (classes x (features + 1)) "
+        f"needs {dense_matrices} dense {n_params} x {n_params} matrices, "
+        f"{needed / 1024**3:.1f} GiB{dual} (limit {DENSE_HESSIAN_MAX_BYTES / 1024**3:.0f} "
+        "GiB). Reduce the number of features (selection or PCA) or of samples, or use "
+        "MAPLogisticRegression for a point estimate (its default solver forms no dense "
+        "Hessian at this size)."
+    )

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
-from ..core.hessian_form import DENSE_HESSIAN_MAX_BYTES, dual_form_applies, exact_hessian_form
+from ..core.hessian_form import check_exact_posterior_fits
 from ..core.validation import (
     check_count,
     check_random_state,
@@ -57,7 +57,8 @@ from .map import MAPLogisticRegression
 __all__ = ["ApproximationCheck", "LaplaceLogisticRegression", "UndefinedEvidenceError"]
 
 #: A Laplace fit keeps up to four dense p x p matrices (Hessian, Cholesky factor,
-#: covariance, and the transient inverse factor); together they must fit this budget.
+#: covariance, and the transient inverse factor); together they must fit the dense
+#: Hessian's memory limit (:func:`~problogreg.core.hessian_form.check_exact_posterior_fits`).
 LAPLACE_DENSE_MATRICES = 4
 
 
@@ -180,7 +181,7 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         self._validate_params()
         X, y, sample_weight, groups = binomial_rows(X, y, sample_weight, trials)
         finder = self._mode_finder(X, y, sample_weight)
-        self._check_problem_size(finder.objective)
+        check_exact_posterior_fits(finder.objective, LAPLACE_DENSE_MATRICES)
         prior = finder.objective.prior
         if self.optimize_prior and not prior.is_proper:
             raise ValueError(
@@ -206,38 +207,6 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         self.posterior_mean_ = result.mode.copy()
         self._log_evidence = laplace_log_evidence(result) if prior.is_proper else None
         return self
-
-    @staticmethod
-    def _check_problem_size(objective) -> None:
-        """Refuse a posterior whose matrices would not fit, naming the memory needed.
-
-        The dual (Woodbury) form needs one rn x rn matrix (r = K - 1) and is
-        used when d > n; the dense form
-        :data:`LAPLACE_DENSE_MATRICES` p x p matrices. No approximate posterior is
-        substituted."""
-        if exact_hessian_form(objective) == "dual":
-            return
-        n_params = objective.n_params
-        needed = LAPLACE_DENSE_MATRICES * 8 * n_params**2
-        if needed <= DENSE_HESSIAN_MAX_BYTES:
-            return
-        likelihood = objective.likelihood
-        r = likelihood.n_classes - 1
-        n_dual = r * likelihood.n_samples
-        dual = (
-            f"; its dual (Woodbury) form, which needs a proper prior on every coefficient, "
-            f"would need a {n_dual} x {n_dual} matrix, {8 * n_dual**2 / 1024**3:.1f} GiB"
-            if dual_form_applies(objective)
-            else ""
-        )
-        raise MemoryError(
-            f"The Laplace posterior over {n_params} parameters (classes x (features + 1)) "
-            f"needs {LAPLACE_DENSE_MATRICES} dense {n_params} x {n_params} matrices, "
-            f"{needed / 1024**3:.1f} GiB{dual} (limit {DENSE_HESSIAN_MAX_BYTES / 1024**3:.0f} "
-            "GiB). Reduce the number of features (selection or PCA) or of samples, or use "
-            "MAPLogisticRegression for a point estimate (its default solver forms no dense "
-            "Hessian at this size)."
-        )
 
     @property
     def posterior_cov_(self) -> np.ndarray:

@@ -10,7 +10,8 @@ objective and its parameter layout, Newton solver, separation), ``posterior``
 ``models`` (MAP, Laplace, NUTS, generative), ``evaluation`` (compare,
 agreement), then plots, datasets, the study and the command line. The NUTS and
 generative estimators are resolved lazily, so ``import problogreg`` and the
-MAP/Laplace path never pay for importing PyMC or ArviZ.
+MAP/Laplace path never pay for importing PyMC or ArviZ (nor Zarr, which
+:func:`open_zarr` needs).
 """
 
 from importlib import import_module
@@ -31,6 +32,7 @@ _LAZY = {
     "SamplingWarning": "models.nuts",
     "SharedCovarianceGaussian": "models.generative",
     "NaiveBayes": "models.generative",
+    "open_zarr": "zarr_store",
 }
 _SUBMODULES = {"datasets", "plots"}
 

@@ -14,7 +14,8 @@ and the time of each phase; and the load average before and after.
 ``scale`` (default n=5e7 and 1.25e7, d=50, float32, ~10 and 2.5 GB): rows are
 written to disk in chunks (never all in memory), then fitted from disk by a
 2-worker LocalCluster with ``memory_limit`` per worker (default 2 GB). The format
-is Zarr (default: chunks of ``--chunk-rows`` rows by all columns) or Parquet
+is Zarr (default: chunks of ``--chunk-rows`` rows by all columns, opened by
+``problogreg.open_zarr``, or with ``--zarr-reader dask`` by ``dask.array.from_zarr``) or Parquet
 (``--format parquet``: one file of ``--chunk-rows`` rows per chunk, opened as the
 ``problogreg fit --parquet`` command opens it). Both are written without a codec
 (decompression would cost more CPU than the page cache or disk saves). Reported:
@@ -266,15 +267,20 @@ def write_parquet(path: Path, n: int, d: int, chunk_rows: int) -> None:
     dask.compute(*[dask.delayed(write)(b, rows) for b, rows in enumerate(sizes)])
 
 
-def open_store(path: Path, data_format: str):
-    """Lazy X and y of a store written by :func:`write_parquet` or :func:`write_zarr`."""
+def open_store(path: Path, data_format: str, zarr_reader: str = "problogreg"):
+    """Lazy X and y of a store written by :func:`write_parquet` or :func:`write_zarr`;
+    Zarr arrays by ``problogreg.open_zarr`` or by ``dask.array.from_zarr(path)``."""
     if data_format == "parquet":
         from problogreg.cli import read_parquet
 
         return read_parquet(str(path), "y")
-    import dask.array as da
+    if zarr_reader == "dask":
+        import dask.array as da
 
-    return da.from_zarr(str(path / "X")), da.from_zarr(str(path / "y"))
+        return da.from_zarr(str(path / "X")), da.from_zarr(str(path / "y"))
+    from problogreg import open_zarr
+
+    return open_zarr(path / "X"), open_zarr(path / "y")
 
 
 class PeakMemory:
@@ -341,6 +347,7 @@ def run_scale(
     directory,
     data_format: str,
     worker_env: dict,
+    zarr_reader: str,
 ) -> None:
     from problogreg import MAPLogisticRegression
 
@@ -349,6 +356,7 @@ def run_scale(
     print(
         f"scale: d={d}, float32 {data_format} (uncompressed), chunks of {chunk_rows} rows, "
         f"2 workers x {memory_limit}, worker environment additions: {worker_env or 'none'}"
+        + (f", Zarr read by {zarr_reader}" if data_format == "zarr" else "")
     )
     print(f"  single-machine BLAS weighted Gram: {reference / 1e6:.2f} M rows/s (float64)")
     for n in sizes:
@@ -367,7 +375,7 @@ def run_scale(
             )
             cluster, client = local_cluster(memory_limit, worker_env)
             try:
-                X, y = open_store(store, data_format)
+                X, y = open_store(store, data_format, zarr_reader)
                 client.run(lambda: __import__("problogreg"))
                 with PeakMemory(client) as memory, PassLog() as log:
                     start = time.perf_counter()
@@ -421,6 +429,12 @@ def main() -> None:
     scale.add_argument("--dir", default=None, help="scratch directory for the store")
     scale.add_argument("--format", choices=("zarr", "parquet"), default="zarr")
     scale.add_argument(
+        "--zarr-reader",
+        choices=("problogreg", "dask"),
+        default="problogreg",
+        help="problogreg.open_zarr, or dask.array.from_zarr(path)",
+    )
+    scale.add_argument(
         "--worker-env", nargs="*", default=[], metavar="NAME=VALUE", help="added to workers"
     )
     args = parser.parse_args()
@@ -434,6 +448,7 @@ def main() -> None:
             args.dir,
             args.format,
             worker_env,
+            args.zarr_reader,
         )
     else:
         run_compare(

@@ -23,7 +23,7 @@ time per pass over the data (one per Newton iteration with the Hessian, the
 validation pass, and the first step's gradient-only pass apart),
 the workers' peak resident memory (sampled every 0.2 s), and the rows per second
 of a pass against the machine's BLAS throughput for the weighted Gram matrix of
-in-memory float64 rows (measured in the same run) and against a read-only pass
+in-memory float64 rows (measured just before and just after each fit, and averaged) and against a read-only pass
 (``X.sum(axis=0)``: reading every chunk and a trivial reduction), and the load
 average. The store is synced to disk before the fit; it is deleted afterwards.
 The workers run in the environment the benchmark was started in (``--worker-env
@@ -352,13 +352,11 @@ def run_scale(
     from problogreg import MAPLogisticRegression
 
     print(f"load average (1/5/15 min) before: {load_average()}")
-    reference = gram_throughput(d)
     print(
         f"scale: d={d}, float32 {data_format} (uncompressed), chunks of {chunk_rows} rows, "
         f"2 workers x {memory_limit}, worker environment additions: {worker_env or 'none'}"
         + (f", Zarr read by {zarr_reader}" if data_format == "zarr" else "")
     )
-    print(f"  single-machine BLAS weighted Gram: {reference / 1e6:.2f} M rows/s (float64)")
     for n in sizes:
         store = Path(tempfile.mkdtemp(prefix="bench-dask-", dir=directory))
         try:
@@ -373,6 +371,9 @@ def run_scale(
                 f"  n={n}: wrote {size / 1e9:.1f} GB in {time.perf_counter() - start:.0f} s; "
                 f"fitting from disk (load average {load_average()})"
             )
+            # The machine's speed drifts within minutes, so the reference is taken just
+            # before and just after the fit (the workers stopped), and averaged.
+            before = gram_throughput(d)
             cluster, client = local_cluster(memory_limit, worker_env)
             try:
                 X, y = open_store(store, data_format, zarr_reader)
@@ -386,6 +387,12 @@ def run_scale(
             finally:
                 client.close()
                 cluster.close()
+            after = gram_throughput(d)
+            reference = (before + after) / 2
+            print(
+                f"    single-machine BLAS weighted Gram (float64): {before / 1e6:.2f} M rows/s "
+                f"before the fit, {after / 1e6:.2f} after; their mean is the reference"
+            )
             peak = max(memory.peak.values())
             newton, gradient = log.seconds("Newton"), log.seconds("gradient")
             validation = sum(log.seconds("validation"))

@@ -23,8 +23,9 @@ time per pass over the data (one per Newton iteration with the Hessian, the
 validation pass, and the first step's gradient-only pass apart),
 the workers' peak resident memory (sampled every 0.2 s), and the rows per second
 of a pass against the machine's BLAS throughput for the weighted Gram matrix of
-in-memory float64 rows (measured just before and just after each fit, and averaged) and against a read-only pass
-(``X.sum(axis=0)``: reading every chunk and a trivial reduction), and the load
+in-memory float64 rows (measured just before and just after each fit, and averaged)
+and against a read-only pass (``X.sum(axis=0)``: reading every chunk and a trivial
+reduction), and the load
 average. The store is synced to disk before the fit; it is deleted afterwards.
 The workers run in the environment the benchmark was started in (``--worker-env
 NAME=VALUE`` adds to it, e.g. to measure an allocator setting).

@@ -177,3 +177,14 @@ def test_unaligned_arrays_are_fitted_and_predicted_through_aligned_copies():
     np.testing.assert_array_equal(
         fitted.predict_proba(unaligned_copy(X)), reference.predict_proba(X)
     )
+
+
+@pytest.mark.parametrize("value", [0, 1, 1.0, -0.5, 94, True, np.array([0.5]), "0.9"])
+def test_probability_arguments_strictly_inside_0_1(value):
+    with pytest.raises(ValueError, match="ci_prob must be a number strictly between 0 and 1"):
+        validation.check_probability(value, "ci_prob")
+
+
+def test_probability_argument_accepted_as_float():
+    result = validation.check_probability(np.float32(0.25), "prob")
+    assert type(result) is float and result == 0.25

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from scipy import sparse
@@ -433,6 +433,14 @@ def check_random_state(random_state) -> np.random.Generator:
             f"random_state must be None, a non-negative int or a numpy Generator; got "
             f"{random_state!r}."
         ) from None
+
+
+def check_probability(value, name: str) -> float:
+    """A probability argument (``ci_prob``, ``prob``) strictly between 0 and 1, or a
+    ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value < 1:
+        raise ValueError(f"{name} must be a number strictly between 0 and 1; got {value!r}.")
+    return float(value)
 
 
 def check_count(value, name: str, minimum: int = 1) -> int:

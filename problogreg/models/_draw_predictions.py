@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.validation import check_random_state, validate_predict_data
+from ..core.validation import check_probability, check_random_state, validate_predict_data
 
 
 class DrawPredictionMixin:
@@ -39,8 +39,7 @@ class DrawPredictionMixin:
             The ``(1 - prob) / 2`` and ``(1 + prob) / 2`` quantiles of
             :math:`p(y = k \\mid x, \\theta)` over the posterior draws.
         """
-        if not 0 < prob < 1:
-            raise ValueError(f"prob must be in (0, 1); got {prob!r}.")
+        prob = check_probability(prob, "prob")
         return self._predictor().interval(validate_predict_data(self, X), prob)
 
     def sample_posterior_predictive(self, X, random_state=None):

@@ -4,20 +4,14 @@ the plug-in, and intervals."""
 from __future__ import annotations
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
-from ..core.validation import check_count, validate_predict_data
-from ..posterior.draws import BLOCK_ELEMENTS
+from ..core.validation import check_count, check_probability, validate_predict_data
+from ..posterior.draws import BLOCK_ELEMENTS, normal_interval
 from ..posterior.gaussian import logit_moments, moderated_log_proba
 from ._blocked_predictions import lazy_on_dask
 
 _PREDICT_METHODS = ("probit", "mc", "map", "corrected")
-
-
-def check_prob(prob) -> float:
-    if isinstance(prob, bool) or not np.isscalar(prob) or not 0 < prob < 1:
-        raise ValueError(f"prob must be a number strictly between 0 and 1; got {prob!r}.")
-    return float(prob)
 
 
 class GaussianPredictionMixin:
@@ -115,7 +109,7 @@ class GaussianPredictionMixin:
         lower, upper : ndarrays of shape (n_samples, n_classes)
             Lazy Dask arrays when X is a Dask array or DataFrame.
         """
-        prob = check_prob(prob)
+        prob = check_probability(prob, "prob")
         if method not in ("gaussian", "corrected"):
             raise ValueError(f"method must be 'gaussian' or 'corrected'; got {method!r}.")
         X = validate_predict_data(self, X)
@@ -123,9 +117,7 @@ class GaussianPredictionMixin:
             return self._corrected_predictor().interval(X, prob)
         if len(self.classes_) == 2:
             mean, cov = logit_moments(self.posterior_, self.result_.layout, X)
-            half_width = stats.norm.ppf(0.5 + prob / 2) * np.sqrt(cov[:, 1, 1])
-            lower = special.expit(mean[:, 1] - half_width)
-            upper = special.expit(mean[:, 1] + half_width)
+            lower, upper = special.expit(normal_interval(mean[:, 1], np.sqrt(cov[:, 1, 1]), prob))
             return np.column_stack([1 - upper, lower]), np.column_stack([1 - lower, upper])
         _, _, predictor = self._draws(check_count(draws, "draws"), random_state)
         return predictor.interval(X, prob)

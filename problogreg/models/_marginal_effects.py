@@ -31,7 +31,8 @@ import pandas as pd
 from scipy import stats
 
 from ..core.numerics import log_softmax
-from ..core.validation import feature_names, validate_predict_data
+from ..core.validation import check_probability, feature_names, validate_predict_data
+from ..posterior.draws import normal_interval
 
 #: Relative size of the central-difference step of a continuous feature: small enough
 #: that the O(h^2) error is far below 1e-8 of the effect, large enough against rounding.
@@ -106,17 +107,11 @@ def _table(contrasts, classes, estimate, std_error, lower, upper, ci_prob, z_tes
     return table
 
 
-def _check_ci_prob(ci_prob) -> float:
-    if not 0 < ci_prob < 1:
-        raise ValueError(f"ci_prob must be in (0, 1); got {ci_prob!r}.")
-    return float(ci_prob)
-
-
 def delta_method_table(result, classes, contrasts, ci_prob=0.95) -> pd.DataFrame:
     """AMEs at the mode of a :class:`~problogreg.core.result.MAPResult`, delta-method sds."""
     from ..posterior.gaussian import laplace_posterior
 
-    ci_prob = _check_ci_prob(ci_prob)
+    ci_prob = check_probability(ci_prob, "ci_prob")
     layout = result.layout
     intercept, coef = layout.class_rows(result.theta)
     reported = _reported_classes(classes)
@@ -141,15 +136,13 @@ def delta_method_table(result, classes, contrasts, ci_prob=0.95) -> pd.DataFrame
         gradients.append(gradient)
     transform = np.vstack(gradients) @ layout.jacobian()
     std_error = laplace_posterior(result).marginal_sd(transform).reshape(estimate.shape)
-    half = stats.norm.ppf(0.5 + ci_prob / 2) * std_error
-    return _table(
-        contrasts, classes, estimate, std_error, estimate - half, estimate + half, ci_prob, True
-    )
+    lower, upper = normal_interval(estimate, std_error, ci_prob)
+    return _table(contrasts, classes, estimate, std_error, lower, upper, ci_prob, True)
 
 
 def draws_table(predictor, classes, contrasts, ci_prob=0.95) -> pd.DataFrame:
     """AMEs of every posterior draw of a DrawPredictor: mean, sd, equal-tailed interval."""
-    ci_prob = _check_ci_prob(ci_prob)
+    ci_prob = check_probability(ci_prob, "ci_prob")
     reported = _reported_classes(classes)
     per_draw = np.zeros((len(contrasts), predictor.n_draws, len(reported)))
     for c, contrast in enumerate(contrasts):

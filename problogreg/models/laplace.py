@@ -29,6 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..core.hessian_form import check_exact_posterior_fits
 from ..core.validation import (
     check_count,
+    check_probability,
     check_random_state,
     feature_names,
     validate_training_data,
@@ -49,7 +50,7 @@ from ._approximation_check import (
 from ._binomial import binomial_rows, check_trials
 from ._evidence import effective_n_params, laplace_log_evidence, maximise_evidence
 from ._laplace_loo import laplace_loo
-from ._laplace_predictions import GaussianPredictionMixin, check_prob
+from ._laplace_predictions import GaussianPredictionMixin
 from ._marginal_effects import draws_table
 from ._posterior_api import check_draws, check_returned_size, draws_datatree
 from .map import MAPLogisticRegression
@@ -295,7 +296,7 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         MAP/MLE summary of :class:`~problogreg.MAPLogisticRegression`).
         """
         check_is_fitted(self)
-        ci_prob = check_prob(ci_prob)
+        ci_prob = check_probability(ci_prob, "ci_prob")
         layout = self.result_.layout
         if method == "gaussian":
             # The map to likelihood coordinates is the identity unless intercepts are contrasts.

@@ -28,7 +28,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..core.result import MAPResult
-from ..core.validation import feature_names
+from ..core.validation import check_probability, feature_names
+from ..posterior.draws import normal_interval
 from ..posterior.gaussian import laplace_posterior
 from ._binomial import binomial_rows
 from ._linear import LinearLogitClassifierMixin
@@ -298,22 +299,21 @@ class MAPLogisticRegression(
         reference-parametrised model is omitted (its parameters are fixed at 0).
         """
         check_is_fitted(self)
-        if not 0 < ci_prob < 1:
-            raise ValueError(f"ci_prob must be in (0, 1); got {ci_prob!r}.")
+        ci_prob = check_probability(ci_prob, "ci_prob")
         layout = self.result_.layout
         estimate = self.result_.theta
         # The map to likelihood coordinates is the identity unless intercepts are contrasts.
         transform = layout.jacobian() if layout.sum_to_zero else None
         std_error = laplace_posterior(self.result_).marginal_sd(transform)
         z = estimate / std_error
-        half_width = stats.norm.ppf(0.5 + ci_prob / 2) * std_error
+        lower, upper = normal_interval(estimate, std_error, ci_prob)
         columns = {
             "estimate": estimate,
             "std_error": std_error,
             "z": z,
             "p_value": 2 * stats.norm.sf(np.abs(z)),
-            "ci_lower": estimate - half_width,
-            "ci_upper": estimate + half_width,
+            "ci_lower": lower,
+            "ci_upper": upper,
         }
         table = self._coefficient_frame(columns)
         if exponentiate:

@@ -64,6 +64,13 @@ def weighted_moments(values: np.ndarray, log_weights: np.ndarray):
     return mean, np.sqrt(weights @ (values - mean) ** 2)
 
 
+def normal_interval(mean, sd, prob: float) -> np.ndarray:
+    r"""The equal-tailed ``prob`` interval of :math:`N(\mu, s^2)`,
+    :math:`\mu \mp \Phi^{-1}((1 + p)/2)\, s`, as an array ``[lower, upper]``."""
+    half_width = stats.norm.ppf(0.5 + prob / 2) * np.asarray(sd)
+    return np.stack([mean - half_width, mean + half_width])
+
+
 def gaussian_marginal_summary(mean: np.ndarray, sd: np.ndarray, ci_prob: float, exponentiate: bool):
     r"""Mean, sd and equal-tailed interval of independent Gaussian marginals
     :math:`N(\mu_j, s_j^2)`: the interval :math:`\mu \pm \Phi^{-1}((1 + p)/2)\, s`.
@@ -75,8 +82,7 @@ def gaussian_marginal_summary(mean: np.ndarray, sd: np.ndarray, ci_prob: float, 
     -------
     mean, sd, lower, upper : ndarrays of the shape of ``mean``
     """
-    half_width = stats.norm.ppf(0.5 + ci_prob / 2) * sd
-    lower, upper = mean - half_width, mean + half_width
+    lower, upper = normal_interval(mean, sd, ci_prob)
     if not exponentiate:
         return mean, sd, lower, upper
     odds_mean = np.exp(mean + sd**2 / 2)

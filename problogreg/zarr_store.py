@@ -23,6 +23,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import zarr
 from zarr.core.buffer import default_buffer_prototype
 from zarr.storage import LocalStore
 
@@ -84,7 +85,6 @@ def open_zarr(path, component: str | None = None, *, chunks=None):
     dask.array.Array
     """
     import dask.array as da
-    import zarr
 
     text = os.fspath(path)
     if "://" in text:
@@ -109,8 +109,6 @@ def open_zarr(path, component: str | None = None, *, chunks=None):
 
 def _arrays_hint(store, component: str | None) -> str:
     """A sentence naming the arrays of the group at ``component``, if it is a group."""
-    import zarr
-
     try:
         group = zarr.open_group(store, path=component or "", mode="r")
     except FileNotFoundError:

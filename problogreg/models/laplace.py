@@ -31,23 +31,20 @@ from ..core.validation import (
     check_count,
     check_probability,
     check_random_state,
-    feature_names,
     validate_training_data,
 )
 from ..posterior.arviz_io import coef_intercept_variables
-from ..posterior.draws import DrawPredictor, gaussian_marginal_summary, weighted_draw_summary
+from ..posterior.draws import gaussian_marginal_summary, weighted_draw_summary
 from ..posterior.gaussian import laplace_posterior
 from ..posterior.refit_loo import (
     RefitProblem,
-    log_prior_of_draws,
 )
 from ._approximation_check import (
     ApproximationCheck,
-    importance_check,
     laplace_draws,
-    laplace_log_ratio,
 )
 from ._binomial import binomial_rows, check_trials
+from ._corrected_posterior import CorrectedPosteriorMixin
 from ._evidence import effective_n_params, laplace_log_evidence, maximise_evidence
 from ._laplace_loo import laplace_loo
 from ._laplace_predictions import GaussianPredictionMixin
@@ -67,7 +64,9 @@ class UndefinedEvidenceError(ValueError, AttributeError):
     """The marginal likelihood does not exist: some prior is flat (improper)."""
 
 
-class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
+class LaplaceLogisticRegression(
+    GaussianPredictionMixin, CorrectedPosteriorMixin, MAPLogisticRegression
+):
     """Logistic regression with a Gaussian (Laplace) approximation to the posterior.
 
     The posterior over the free parameters is N(``posterior_mean_``,
@@ -241,30 +240,6 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         return laplace_draws(self.posterior_, self.result_.layout, n_draws, rng)
 
     # -- summaries ---------------------------------------------------------------
-    def _corrected_draws(self):
-        """Free draws (S, p) and normalised log weights of the corrected posterior."""
-        check_is_fitted(self)
-        check = getattr(self, "approximation_check_", None)
-        if check is None:
-            raise ValueError(
-                "method='corrected' uses the importance weights that check_approximation() "
-                "computes: call model.check_approximation(X, y) on the training data first."
-            )
-        if not check.correction_reliable:
-            raise ValueError(
-                f"The importance-sampling correction is unreliable (Pareto k = "
-                f"{check.pareto_k:.2f} >= {check.threshold:.2f}): corrected output would not "
-                "be trustworthy either. Sample the exact posterior with PyMCLogisticRegression."
-            )
-        return check.draws, check.log_weights
-
-    def _corrected_predictor(self) -> DrawPredictor:
-        free, log_weights = self._corrected_draws()
-        layout = self.result_.layout
-        return DrawPredictor.linear(
-            *layout.class_rows(layout.to_likelihood(free)), log_weights=log_weights
-        )
-
     def summary(
         self, ci_prob: float = 0.95, exponentiate: bool = False, method: str = "gaussian"
     ) -> pd.DataFrame:
@@ -355,55 +330,6 @@ class LaplaceLogisticRegression(GaussianPredictionMixin, MAPLogisticRegression):
         variables = coef_intercept_variables(*layout.class_rows(layout.to_likelihood(free)))
         attrs = {"inference_library": "problogreg", "method": "laplace"}
         return draws_datatree(self, variables, predictor, chains, X, y, attrs, trials)
-
-    def check_approximation(self, X, y, sample_weight=None, draws=4000, random_state=0):
-        """Check the Laplace posterior by Pareto-smoothed importance sampling (PSIS).
-
-        Draws :math:`\\phi_s \\sim q = N(\\hat\\phi, H^{-1})`, weights them by
-        :math:`r_s = \\tilde p(\\phi_s \\mid y) / q(\\phi_s)` with
-        :math:`\\tilde p` the unnormalised exact posterior, and smooths the largest
-        ratios. Two answers (see :class:`ApproximationCheck`):
-
-        * ``correction_reliable``: the Pareto shape k of the ratios' tail is below
-          the threshold, so the self-normalised weights give trustworthy corrected
-          posterior means and sds (and corrected summaries and predictions);
-        * ``gaussian_usable``: moreover the plain Gaussian is usable as is: the
-          correction moves every mean by at most 0.1 corrected sd and every sd by
-          at most 10% (the thresholds of ``agreement()`` against NUTS).
-
-        Parameters
-        ----------
-        X, y : the training data (the exact posterior is defined by them).
-        sample_weight : array-like, optional
-            The training weights, if the model was fitted with weights.
-        draws : int, default=4000
-        random_state : None, int or numpy Generator, default=0
-
-        Returns
-        -------
-        ApproximationCheck
-            Also stored as ``approximation_check_``: its weighted draws are the
-            corrected posterior that ``summary(method="corrected")``,
-            ``predict_proba(method="corrected")`` and
-            ``predict_interval(method="corrected")`` use.
-        """
-        check_is_fitted(self)
-        draws = check_count(draws, "draws", minimum=100)
-        X, codes, weights = validate_training_data(self, X, y, sample_weight)
-        sample = self._draws(draws, random_state)
-        free = sample[0]
-        objective = self._refit_problem(X, codes, weights).objective(weights)
-        log_prior = log_prior_of_draws(objective, free)
-        log_ratio = laplace_log_ratio(self.posterior_, sample, (X, codes, weights), log_prior)
-        layout = self.result_.layout
-        self.approximation_check_ = importance_check(
-            free,
-            log_ratio,
-            self.posterior_mean_,
-            self.posterior_.marginal_sd(),
-            layout.free_labels(self.classes_, feature_names(self)),
-        )
-        return self.approximation_check_
 
     def _refit_problem(self, X, codes, weights) -> RefitProblem:
         return RefitProblem(X, codes, weights, self.result_, self.tol, self.max_iter)
